@@ -1,0 +1,4 @@
+import Testing
+@testable import KVRuntime
+
+@Test func KVRuntimeBuilds() {}

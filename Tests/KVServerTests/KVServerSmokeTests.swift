@@ -1,0 +1,4 @@
+import Testing
+@testable import KVServer
+
+@Test func KVServerBuilds() {}

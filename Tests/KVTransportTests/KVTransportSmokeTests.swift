@@ -1,0 +1,4 @@
+import Testing
+@testable import KVTransport
+
+@Test func KVTransportBuilds() {}
