@@ -1,4 +1,0 @@
-import Testing
-@testable import KVStorage
-
-@Test func KVStorageBuilds() {}
