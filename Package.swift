@@ -40,6 +40,7 @@ let package = Package(
         .target(
             name: "KVTransport",
             dependencies: ["KVRuntime", "KVCore", "CKVSystem", .product(name: "Logging", package: "swift-log")],
+            exclude: ["FORMAT.md"],
             swiftSettings: strict),
         .target(
             name: "KVServer",

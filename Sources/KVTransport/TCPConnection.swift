@@ -177,10 +177,31 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     /// the buffer holds more than `settings.writeBufferLimitBytes` (up to `settings.writeTimeout`).
     /// Throws `.connectionReset` if the peer went away, `.closed` after `close()`.
     public func write(_ bytes: [UInt8]) async throws(TransportError) {
+        try enqueue(bytes)
+        try await waitUntilWritable()
+    }
+
+    /// Queues `bytes` for sending without waiting for room (no back-pressure): for callers
+    /// that must not suspend between queueing and bookkeeping (RPC). Bytes from one thread go
+    /// out in call order. On the loop thread it sends at once and reports a known failure.
+    public func enqueue(_ bytes: [UInt8]) throws(TransportError) {
+        guard loop.inEventLoop else {
+            loop.execute { if self.failure == nil && !self.closing { self.enqueueWrite(bytes) } }
+            return
+        }
+        if let failure { throw failure }
+        if closing { throw .closed }
+        enqueueWrite(bytes)
+        if let failure { throw failure }
+    }
+
+    /// Bytes queued and not yet taken by the kernel. Exact on the loop thread.
+    public var bufferedBytes: Int { writeQueue.byteCount }
+
+    /// Returns once at most `settings.writeBufferLimitBytes` are buffered (at once if so);
+    /// throws if the connection fails or the wait exceeds `settings.writeTimeout`.
+    public func waitUntilWritable() async throws(TransportError) {
         if loop.inEventLoop {
-            if let failure { throw failure }
-            if closing { throw .closed }
-            enqueueWrite(bytes)
             if let failure { throw failure }
             if writeQueue.byteCount <= settings.writeBufferLimitBytes { return }
         }
@@ -188,18 +209,7 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
             if loop.inEventLoop {
                 waitForRoom(continuation)
             } else {
-                loop.execute {
-                    if let failure = self.failure {
-                        continuation.resume(returning: .failure(failure))
-                        return
-                    }
-                    if self.closing {
-                        continuation.resume(returning: .failure(.closed))
-                        return
-                    }
-                    self.enqueueWrite(bytes)
-                    self.waitForRoom(continuation)
-                }
+                loop.execute { self.waitForRoom(continuation) }
             }
         }
         try outcome.get()
