@@ -137,6 +137,13 @@ final class WAL: @unchecked Sendable {
         thread.start()
     }
 
+    /// The sequence number the next appended entry gets.
+    var nextSequenceNumber: UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return nextSequence
+    }
+
     /// The segment new frames currently go to.
     var currentSegment: UInt64 {
         lock.lock()
