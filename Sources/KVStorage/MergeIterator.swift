@@ -36,6 +36,8 @@ public struct MergeIterator: SortedEntrySource {
     /// Min-heap of source indices, ordered by their head entry, then by source index.
     private var heap: [Int] = []
     private let options: MergeOptions
+    /// Entries taken from the sources so far, shadowed versions included.
+    public private(set) var entriesRead: UInt64 = 0
 
     /// Primes every source (reads its first entry).
     public init(sources: [any SortedEntrySource], options: MergeOptions = .everything) throws(KVError) {
@@ -44,7 +46,10 @@ public struct MergeIterator: SortedEntrySource {
         heads = Array(repeating: nil, count: sources.count)
         for i in sources.indices {
             heads[i] = try self.sources[i].next()
-            if heads[i] != nil { push(i) }
+            if heads[i] != nil {
+                entriesRead += 1
+                push(i)
+            }
         }
     }
 
@@ -70,6 +75,7 @@ public struct MergeIterator: SortedEntrySource {
         let previous = heads[i]
         heads[i] = try sources[i].next()
         if let entry = heads[i] {
+            entriesRead += 1
             if let previous, !Entry.precedes((previous.token, previous.key), (entry.token, entry.key)) {
                 throw .invalidArgument("merge source \(i) is not sorted at key \(entry.key)")
             }
