@@ -8,9 +8,9 @@ enum CompactionRequest: Sendable {
     case major(CheckedContinuation<Void, any Error>)
 }
 
-/// Runs compactions one at a time, off the engine's executor: merges the input
-/// tables (newest version per key wins), drops what can no longer be seen, writes
-/// the outputs (cut at `TableSettings.targetFileSizeBytes`, only between tokens) and
+/// Runs compactions one at a time, off the engine's executor: `CompactionJob`
+/// merges the input tables (newest version per key wins), drops what `PurgeRule`
+/// allows and writes the outputs; the compactor makes them durable, opens them and
 /// hands them to the engine, which swaps them in through the manifest.
 ///
 /// One per engine, a child task of the engine's background task.
@@ -19,15 +19,13 @@ actor Compactor {
     struct Job: Sendable {
         var plan: CompactionPlan
         var inputs: [StorageEngine.LiveTable]
-        /// Tables and frozen memtables outside the compaction: a tombstone or expired
-        /// value may be dropped only if none of them can hold an older version of its key.
-        var otherTables: [SSTableReader]
-        var otherMemtables: [Memtable]
-        /// The oldest timestamp in the active memtable when the job was planned.
-        var activeMinTimestamp: Timestamp?
+        /// What may be dropped: tombstones and expired values past the grace period
+        /// that no table or memtable outside the compaction could resurrect.
+        var purge: PurgeRule
+        /// File numbers reserved for the outputs (more than the outputs can need).
+        var outputNumbers: [UInt64]
         var directory: String
         var settings: TableSettings
-        var nowMillis: UInt64
         var cache: BlockCache?
     }
 
@@ -55,79 +53,40 @@ actor Compactor {
 
     /// Runs one compaction; returns its error, or nil when the outputs were installed.
     private func execute(_ job: Job, engine: StorageEngine) async -> KVError? {
-        var outputs: [StorageEngine.LiveTable] = []
-        var writer: SSTableWriter?
-        var number: UInt64 = 0
-        do throws(KVError) {
-            var sources: [any SortedEntrySource] = []
-            for input in job.inputs { sources.append(try input.reader.makeIterator(fillCache: false)) }
-            var merged = try MergeIterator(sources: sources)
-            var lastToken: Token?
-            while let entry = try merged.next() {
-                if canPurge(entry, job) { continue }
-                if let w = writer, w.bytesWritten >= UInt64(job.settings.targetFileSizeBytes),
-                    entry.token != lastToken
-                {
-                    outputs.append(try finish(w, number: number, job: job))
-                    writer = nil
+        var numbers = job.outputNumbers.makeIterator()
+        let directory = job.directory
+        let merge = CompactionJob(inputs: job.inputs.map(\.reader), settings: job.settings, purge: job.purge)
+        let outcome = Result { () throws(KVError) -> [StorageEngine.LiveTable] in
+            let result = try merge.run(createdAtMillis: job.purge.nowMillis) { () throws(KVError) -> String in
+                guard let number = numbers.next() else {
+                    throw .invalidArgument("compaction produced more outputs than reserved file numbers")
                 }
-                if writer == nil {
-                    number = await engine.allocateTableNumber()
-                    writer = try SSTableWriter(
-                        path: job.directory + "/" + Manifest.tableFileName(number), settings: job.settings,
-                        createdAtMillis: job.nowMillis)
+                return directory + "/" + Manifest.tableFileName(number)
+            }
+            try DiskDirectory.sync(directory)
+            var outputs: [StorageEngine.LiveTable] = []
+            do throws(KVError) {
+                for output in result.outputs {
+                    let name = output.path.split(separator: "/").last.map(String.init) ?? ""
+                    guard let number = Manifest.tableNumber(fileName: name) else {
+                        throw .invalidArgument("unexpected compaction output \(output.path)")
+                    }
+                    let reader = try SSTableReader.open(path: output.path, cache: job.cache)
+                    outputs.append(StorageEngine.LiveTable(number: number, level: job.plan.outputLevel, reader: reader))
                 }
-                try writer!.append(entry)
-                lastToken = entry.token
+            } catch {
+                for output in result.outputs { try? DiskDirectory.remove(output.path) }
+                throw error
             }
-            if let w = writer {
-                outputs.append(try finish(w, number: number, job: job))
-                writer = nil
-            }
-            try DiskDirectory.sync(job.directory)
-        } catch {
-            writer?.abandon()
-            for o in outputs { try? DiskDirectory.remove(o.reader.path) }
+            return outputs
+        }
+        switch outcome {
+        case .success(let outputs):
+            await engine.finishCompaction(job, outputs: outputs)
+            return nil
+        case .failure(let error):
             await engine.failCompaction(job, error: error)
             return error
         }
-        await engine.finishCompaction(job, outputs: outputs)
-        return nil
-    }
-
-    private func finish(_ writer: SSTableWriter, number: UInt64, job: Job) throws(KVError) -> StorageEngine.LiveTable {
-        _ = try writer.finish()
-        let reader = try SSTableReader.open(path: writer.path, cache: job.cache)
-        return StorageEngine.LiveTable(number: number, level: job.plan.outputLevel, reader: reader)
-    }
-
-    /// A tombstone or an expired value may leave the tree once it is older than the
-    /// grace period (so every replica has seen it, and repair can no longer bring back
-    /// what it deleted) and no data outside this compaction can hold an older version
-    /// of the key, which dropping it would resurrect.
-    private func canPurge(_ entry: Entry, _ job: Job) -> Bool {
-        let grace = job.settings.compaction.tombstoneGraceMillis
-        let deadSince: UInt64
-        if entry.record.isTombstone {
-            deadSince = entry.record.timestamp.physicalMillis
-        } else if let expiry = entry.record.expiresAtMillis, expiry <= job.nowMillis {
-            deadSince = expiry
-        } else {
-            return false
-        }
-        guard deadSince &+ grace <= job.nowMillis else { return false }
-        let timestamp = entry.record.timestamp
-        if let activeMin = job.activeMinTimestamp, activeMin <= timestamp { return false }
-        for memtable in job.otherMemtables {
-            if let older = memtable.get(key: entry.key, token: entry.token), older.timestamp <= timestamp { return false }
-        }
-        for table in job.otherTables {
-            let m = table.metadata
-            guard m.entryCount > 0, m.minTimestamp <= timestamp, entry.token >= m.minToken, entry.token <= m.maxToken,
-                table.mayContain(token: entry.token)
-            else { continue }
-            return false
-        }
-        return true
     }
 }

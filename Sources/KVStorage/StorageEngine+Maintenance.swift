@@ -81,11 +81,11 @@ extension StorageEngine {
 
     // MARK: Compaction
 
-    /// Merges every table into one sorted run, dropping tombstones and expired values
-    /// past the grace period (major compaction). Returns when the new tables are live.
-    /// Cost: reads and rewrites all table data, off this executor.
+    /// Flushes the memtables, then merges every table into one sorted run, dropping
+    /// tombstones and expired values past the grace period (major compaction). Returns
+    /// when the new tables are live. Cost: reads and rewrites all data, off this executor.
     public func compact() async throws(KVError) {
-        if isClosed { throw .closed }
+        try await flush()
         guard let requests = compactionRequests else { throw .closed }
         do {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
@@ -117,12 +117,22 @@ extension StorageEngine {
             plan = next
         }
         let inputSet = Set(plan.inputs)
+        let inputs = tables.filter { inputSet.contains($0.number) }
+        var outside = tables.filter { !inputSet.contains($0.number) }.map { OlderVersionSource(table: $0.reader) }
+        for memtable in [active] + frozen.map(\.memtable) {
+            if let source = OlderVersionSource(memtable: memtable) { outside.append(source) }
+        }
+        // Outputs never hold more bytes than the inputs; one spare for the last partial file.
+        let inputBytes = inputs.reduce(0) { $0 + $1.reader.fileSizeBytes }
+        let maxOutputs = Int(inputBytes / UInt64(max(1, settings.tables.targetFileSizeBytes))) + 2
+        let numbers = (0..<maxOutputs).map { _ in manifest.allocateFileNumber() }
         compactionInProgress = true
         return Compactor.Job(
-            plan: plan, inputs: tables.filter { inputSet.contains($0.number) },
-            otherTables: tables.filter { !inputSet.contains($0.number) }.map(\.reader),
-            otherMemtables: frozen.map(\.memtable), activeMinTimestamp: active.minTimestamp,
-            directory: directory, settings: settings.tables, nowMillis: clock.nowMillis(), cache: blockCache)
+            plan: plan, inputs: inputs,
+            purge: PurgeRule(
+                nowMillis: clock.nowMillis(), graceMillis: settings.tables.compaction.tombstoneGraceMillis,
+                outside: outside),
+            outputNumbers: numbers, directory: directory, settings: settings.tables, cache: blockCache)
     }
 
     /// Swaps a compaction's inputs for its outputs: manifest first, then the read path,

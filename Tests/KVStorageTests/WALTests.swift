@@ -3,16 +3,6 @@ import KVCore
 import Testing
 @testable import KVStorage
 
-/// A fresh directory under the system temp dir, removed by `cleanUp()`.
-struct TemporaryDirectory {
-    let path: String
-    init(_ name: String = "kvd-test") {
-        path = FileManager.default.temporaryDirectory.path + "/\(name)-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    func cleanUp() { try? FileManager.default.removeItem(atPath: path) }
-}
-
 func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
     Entry(key: Key(key), record: .value(Value(value), at: Timestamp(physicalMillis: millis, logical: 0)))
 }
@@ -37,7 +27,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
 
     @Test func recoversBatchesInOrderAcrossSegments() async throws {
         let dir = TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         var settings = WALSettings()
         settings.segmentBytes = 4096  // force several segments
         let batches = (0..<200).map { i in [entry("k\(i)", String(repeating: "v", count: i % 50)), entry("x\(i)", "")] }
@@ -52,7 +42,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
 
     @Test func groupCommitSharesSyncsAmongConcurrentWriters() async throws {
         let dir = TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         let wal = WAL(directory: dir.path, settings: WALSettings(), nextSegment: 1, nextSequence: 1)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for w in 0..<16 {
@@ -75,7 +65,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
 
     @Test func periodicModeWritesWithoutWaitingAndSyncsOnClose() async throws {
         let dir = TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try await writeBatches(
             dir.path, (0..<100).map { [entry("p\($0)", "v")] }, settings: WALSettings(commitMode: .periodic(milliseconds: 50)))
         let recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
@@ -84,7 +74,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
 
     @Test func tornTailIsTruncatedAndLaterWritesSurvive() async throws {
         let dir = TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try await writeBatches(dir.path, (0..<10).map { [entry("t\($0)", "value-\($0)")] })
         let path = try segmentPaths(dir.path)[0]
         let h = try #require(FileHandle(forUpdatingAtPath: path))
@@ -106,7 +96,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
 
     @Test func flippedBitInLastFrameIsATornTail() async throws {
         let dir = TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         try await writeBatches(dir.path, (0..<10).map { [entry("t\($0)", "value-\($0)")] })
         let path = try segmentPaths(dir.path)[0]
         var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -119,7 +109,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
 
     @Test func damageBeforeTheTailRefusesToOpen() async throws {
         let dir = TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         var settings = WALSettings()
         settings.segmentBytes = 8192  // a small file keeps 120 recoveries fast
         try await writeBatches(dir.path, (0..<10).map { [entry("t\($0)", "value-\($0)")] }, settings: settings)
@@ -138,7 +128,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
 
     @Test func truncatedCompletedSegmentRefusesToOpen() async throws {
         let dir = TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         var settings = WALSettings()
         settings.segmentBytes = 1024
         try await writeBatches(dir.path, (0..<100).map { [entry("t\($0)", "value-\($0)")] }, settings: settings)
@@ -155,7 +145,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
 
     @Test func releasedSegmentsAreRecycledWithoutResurrectingOldFrames() async throws {
         let dir = TemporaryDirectory()
-        defer { dir.cleanUp() }
+        defer { dir.remove() }
         var settings = WALSettings()
         settings.segmentBytes = 2048
         let wal = WAL(directory: dir.path, settings: settings, nextSegment: 1, nextSequence: 1)
