@@ -420,7 +420,10 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
             registration = try loop.register(
                 fd: fd, events: [.readable, .writable, .readHangup, .edgeTriggered], handler: self)
         } catch {
-            finishClose(.io(operation: "epoll_ctl", errno: { if case .registrationFailed(_, let e) = error { return e }; return 0 }()))
+            switch error {
+            case .loopStopped: finishClose(.closed)
+            case .registrationFailed(_, let code): finishClose(.io(operation: "epoll_ctl", errno: code))
+            }
         }
     }
 
