@@ -31,10 +31,20 @@ import Testing
         #expect(
             PurgeRule(nowMillis: now, graceMillis: grace, outside: [newerOutside, elsewhere, filtered])
                 .isPurgeable(oldTombstone))
+        // A frozen memtable is checked exactly: only its own older version of the key blocks.
+        let memtable = Memtable()
+        memtable.put(Entry(key: Key("other"), record: .value(Value("v"), at: ts(0))))
+        memtable.freeze()
+        let withMemtable = PurgeRule(nowMillis: now, graceMillis: grace, outside: [OlderVersionSource(frozenMemtable: memtable)])
+        #expect(withMemtable.isPurgeable(oldTombstone))
+        let holding = Memtable()
+        holding.put(Entry(key: key, record: .value(Value("v"), at: ts(0))))
+        holding.freeze()
+        #expect(!PurgeRule(nowMillis: now, graceMillis: grace, outside: [OlderVersionSource(frozenMemtable: holding)]).isPurgeable(oldTombstone))
     }
 
     /// Writes tables, compacts them, and checks the result against the expected survivors.
-    @Test func keepsNewestAndDropsOnlyPurgeableData() throws {
+    @Test func keepsNewestAndDropsOnlyPurgeableData() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let now: UInt64 = 100 * day
@@ -61,7 +71,7 @@ import Testing
         var counter = 0
         let job = CompactionJob(
             inputs: inputs, settings: .default, purge: PurgeRule(nowMillis: now, graceMillis: grace, outside: []))
-        let result = try job.run(createdAtMillis: now) { () throws(KVError) -> String in
+        let result = try await job.run(createdAtMillis: now) { () async throws(KVError) -> String in
             counter += 1
             return dir.file("out-\(counter).sst")
         }
@@ -83,7 +93,7 @@ import Testing
         #expect(out.metadata.tombstoneCount == 10)
     }
 
-    @Test func keepsTombstonesWhenAnOutsideTableMayHoldOlderVersions() throws {
+    @Test func keepsTombstonesWhenAnOutsideTableMayHoldOlderVersions() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let now: UInt64 = 100 * day
@@ -96,12 +106,12 @@ import Testing
         let job = CompactionJob(
             inputs: [input], settings: .default,
             purge: PurgeRule(nowMillis: now, graceMillis: grace, outside: [OlderVersionSource(table: outside)]))
-        let result = try job.run(createdAtMillis: now) { () throws(KVError) -> String in dir.file("o.sst") }
+        let result = try await job.run(createdAtMillis: now) { () async throws(KVError) -> String in dir.file("o.sst") }
         #expect(result.tombstonesPurged == 0)
         #expect(result.outputs.first?.metadata.tombstoneCount == 50)
     }
 
-    @Test func splitsOutputsAtTheTargetSizeBetweenTokens() throws {
+    @Test func splitsOutputsAtTheTargetSizeBetweenTokens() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         var random = TestRandom(state: 21)
@@ -113,7 +123,7 @@ import Testing
         let job = CompactionJob(
             inputs: [try SSTableReader.open(path: dir.file("in.sst"), cache: nil)], settings: settings,
             purge: .keepEverything)
-        let result = try job.run(createdAtMillis: 5) { () throws(KVError) -> String in
+        let result = try await job.run(createdAtMillis: 5) { () async throws(KVError) -> String in
             counter += 1
             return dir.file("split-\(counter).sst")
         }
