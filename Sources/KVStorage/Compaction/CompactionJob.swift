@@ -31,8 +31,8 @@ public struct CompactionResult: Sendable, Equatable {
 /// dropped (see `PurgeRule`), and outputs are cut at `targetFileSizeBytes`, only
 /// between distinct tokens so that level ≥ 1 tables never share a token.
 ///
-/// I/O-bound (sequential reads that bypass the block cache, fsynced writes) and
-/// blocking: it runs on the caller's executor (a Compactor actor, not the shard's). On failure, outputs already written are
+/// Synchronous, blocking and I/O-bound (sequential reads that bypass the block cache,
+/// fsynced writes): call it from a Compactor actor, not from the shard's executor. On failure, outputs already written are
 /// deleted and the error is rethrown; the inputs are untouched either way. The caller
 /// installs the outputs (manifest), fsyncs the directory and deletes the inputs.
 public struct CompactionJob {
@@ -46,13 +46,13 @@ public struct CompactionJob {
         self.purge = purge
     }
 
-    /// Runs the merge. `nextOutputPath` names each new table (it may await, e.g. to
-    /// allocate a table number from the engine); `createdAtMillis` is stamped into the
-    /// outputs' metadata. The outputs are fsynced and renamed into place but the
-    /// directory is not fsynced: the caller does that once before installing them.
+    /// Runs the merge. `nextOutputPath` names each new table (e.g. from file numbers
+    /// reserved up front); `createdAtMillis` is stamped into the outputs' metadata. The
+    /// outputs are fsynced and renamed into place but the directory is not fsynced: the
+    /// caller does that once before installing them.
     public func run(
-        createdAtMillis: UInt64, nextOutputPath: () async throws(KVError) -> String
-    ) async throws(KVError) -> CompactionResult {
+        createdAtMillis: UInt64, nextOutputPath: () throws(KVError) -> String
+    ) throws(KVError) -> CompactionResult {
         var result = CompactionResult(
             outputs: [], entriesRead: 0, entriesWritten: 0, tombstonesPurged: 0, expiredPurged: 0)
         var writer: SSTableWriter?
@@ -77,7 +77,7 @@ public struct CompactionJob {
                     writer = nil
                 }
                 if writer == nil {
-                    let path = try await nextOutputPath()
+                    let path = try nextOutputPath()
                     writer = try SSTableWriter(path: path, settings: settings, createdAtMillis: createdAtMillis)
                 }
                 try writer!.append(entry)

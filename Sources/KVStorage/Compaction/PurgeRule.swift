@@ -24,6 +24,15 @@ public struct OlderVersionSource: Sendable {
             mayContain: { [table] token in table.metadata.entryCount > 0 && table.mayContain(token: token) })
     }
 
+    /// Any memtable, by bounds: it may hold any token, at timestamps ≥ its oldest one
+    /// (read now, on the writer's executor). Nil when the memtable is empty. A write that
+    /// arrives later with an older timestamp (repair, hints) is not covered: check again
+    /// before installing the compaction's outputs, or use `init(frozenMemtable:)`.
+    public init?(memtable: Memtable) {
+        guard let oldest = memtable.minTimestamp else { return nil }
+        self.init(tokens: Token.min...Token.max, minTimestamp: oldest)
+    }
+
     /// A frozen memtable: an exact lookup (its version of the key, if any, is compared).
     public init(frozenMemtable memtable: Memtable) {
         precondition(memtable.isFrozen, "only a frozen memtable may be read off its writer")

@@ -37,6 +37,8 @@ import Testing
         memtable.freeze()
         let withMemtable = PurgeRule(nowMillis: now, graceMillis: grace, outside: [OlderVersionSource(frozenMemtable: memtable)])
         #expect(withMemtable.isPurgeable(oldTombstone))
+        #expect(OlderVersionSource(memtable: Memtable()) == nil)
+        #expect(!PurgeRule(nowMillis: now, graceMillis: grace, outside: [OlderVersionSource(memtable: memtable)!]).isPurgeable(oldTombstone), "bounds only: any key may be there")
         let holding = Memtable()
         holding.put(Entry(key: key, record: .value(Value("v"), at: ts(0))))
         holding.freeze()
@@ -44,7 +46,7 @@ import Testing
     }
 
     /// Writes tables, compacts them, and checks the result against the expected survivors.
-    @Test func keepsNewestAndDropsOnlyPurgeableData() async throws {
+    @Test func keepsNewestAndDropsOnlyPurgeableData() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let now: UInt64 = 100 * day
@@ -71,7 +73,7 @@ import Testing
         var counter = 0
         let job = CompactionJob(
             inputs: inputs, settings: .default, purge: PurgeRule(nowMillis: now, graceMillis: grace, outside: []))
-        let result = try await job.run(createdAtMillis: now) { () async throws(KVError) -> String in
+        let result = try job.run(createdAtMillis: now) { () throws(KVError) -> String in
             counter += 1
             return dir.file("out-\(counter).sst")
         }
@@ -93,7 +95,7 @@ import Testing
         #expect(out.metadata.tombstoneCount == 10)
     }
 
-    @Test func keepsTombstonesWhenAnOutsideTableMayHoldOlderVersions() async throws {
+    @Test func keepsTombstonesWhenAnOutsideTableMayHoldOlderVersions() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let now: UInt64 = 100 * day
@@ -106,12 +108,12 @@ import Testing
         let job = CompactionJob(
             inputs: [input], settings: .default,
             purge: PurgeRule(nowMillis: now, graceMillis: grace, outside: [OlderVersionSource(table: outside)]))
-        let result = try await job.run(createdAtMillis: now) { () async throws(KVError) -> String in dir.file("o.sst") }
+        let result = try job.run(createdAtMillis: now) { () throws(KVError) -> String in dir.file("o.sst") }
         #expect(result.tombstonesPurged == 0)
         #expect(result.outputs.first?.metadata.tombstoneCount == 50)
     }
 
-    @Test func splitsOutputsAtTheTargetSizeBetweenTokens() async throws {
+    @Test func splitsOutputsAtTheTargetSizeBetweenTokens() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         var random = TestRandom(state: 21)
@@ -123,7 +125,7 @@ import Testing
         let job = CompactionJob(
             inputs: [try SSTableReader.open(path: dir.file("in.sst"), cache: nil)], settings: settings,
             purge: .keepEverything)
-        let result = try await job.run(createdAtMillis: 5) { () async throws(KVError) -> String in
+        let result = try job.run(createdAtMillis: 5) { () throws(KVError) -> String in
             counter += 1
             return dir.file("split-\(counter).sst")
         }
