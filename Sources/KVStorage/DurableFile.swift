@@ -25,6 +25,13 @@ public enum DurableFile {
         return dir.isEmpty ? "/" : dir
     }
 
+    /// Opens `path` read-only (close-on-exec).
+    static func openForReading(_ path: String) throws(KVError) -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
+        return fd
+    }
+
     static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(KVError) {
         var written = 0
         while written < bytes.count {
