@@ -430,6 +430,7 @@ public struct MemtableIterator: SortedEntrySource {
         reposition()
     }
 
+    /// The next entry, or nil past the end or the token bound. Never throws (memory).
     public mutating func next() throws(KVError) -> Entry? {
         if version != table.structureVersion { reposition() }
         while let current = leaf {

@@ -193,6 +193,8 @@ public struct SSTableIterator: SortedEntrySource {
         position = try loaded.lowerBound(token: token.rawValue, key: key.bytes)
     }
 
+    /// The next entry, or nil past the end or the token bound. Reads (and verifies) the
+    /// next block from disk or the cache when the current one is used up.
     public mutating func next() throws(KVError) -> Entry? {
         while !exhausted {
             if let current = block {

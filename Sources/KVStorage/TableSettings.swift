@@ -19,6 +19,7 @@ public struct TableSettings: Sendable, Equatable {
     /// How tables are chosen for compaction and when writes stall.
     public var compaction: CompactionSettings
 
+    /// Settings with the defaults documented on each field.
     public init(
         blockSizeBytes: Int = 4096,
         bloomBitsPerKey: Int = 10,
@@ -92,6 +93,7 @@ public struct CompactionSettings: Sendable, Equatable {
     /// delete to every replica first. Default 864,000,000 (10 days), in milliseconds.
     public var tombstoneGraceMillis: UInt64
 
+    /// Settings with the defaults documented on each field.
     public init(
         strategy: CompactionStrategy = .sizeTiered,
         minThreshold: Int = 4,

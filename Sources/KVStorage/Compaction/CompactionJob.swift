@@ -7,8 +7,11 @@ import KVCore
 
 /// A table written by a compaction.
 public struct CompactionOutput: Sendable, Equatable {
+    /// Final path of the table (renamed into place, directory not yet fsynced).
     public var path: String
+    /// File size in bytes.
     public var sizeBytes: UInt64
+    /// The table's metadata, as `SSTableReader.open` will read it back.
     public var metadata: SSTableMetadata
 }
 
@@ -36,10 +39,14 @@ public struct CompactionResult: Sendable, Equatable {
 /// deleted and the error is rethrown; the inputs are untouched either way. The caller
 /// installs the outputs (manifest), fsyncs the directory and deletes the inputs.
 public struct CompactionJob {
+    /// Tables to merge, in any order (`Record.supersedes` picks the winner).
     public var inputs: [SSTableReader]
+    /// Block size, bloom bits and target file size of the outputs.
     public var settings: TableSettings
+    /// What may be dropped.
     public var purge: PurgeRule
 
+    /// A job over `inputs`; nothing runs until `run`.
     public init(inputs: [SSTableReader], settings: TableSettings, purge: PurgeRule) {
         self.inputs = inputs
         self.settings = settings

@@ -9,15 +9,22 @@ public struct TableDescriptor: Sendable, Equatable {
     public var level: Int
     /// File size in bytes.
     public var sizeBytes: UInt64
+    /// Token of the table's first entry.
     public var minToken: Token
+    /// Token of the table's last entry.
     public var maxToken: Token
+    /// Oldest record timestamp in the table.
     public var minTimestamp: Timestamp
+    /// Newest record timestamp in the table.
     public var maxTimestamp: Timestamp
+    /// Entries (keys) in the table.
     public var entryCount: UInt64
+    /// Entries that are tombstones.
     public var tombstoneCount: UInt64
     /// Wall-clock ms the table was written.
     public var createdAtMillis: UInt64
 
+    /// A descriptor from explicit fields (tests, or a manifest that stores them).
     public init(
         id: UInt64, level: Int, sizeBytes: UInt64, minToken: Token, maxToken: Token,
         minTimestamp: Timestamp = .zero, maxTimestamp: Timestamp = .zero, entryCount: UInt64 = 0,
@@ -69,6 +76,7 @@ public struct CompactionPlan: Sendable, Equatable {
     public var inputs: [UInt64]
     /// Level the outputs belong to.
     public var outputLevel: Int
+    /// Why it was chosen (for logs and metrics).
     public var reason: Reason
 }
 
@@ -85,8 +93,10 @@ public enum WriteStall: Sendable, Equatable, Comparable {
 /// Chooses the next compaction from a description of the live tables. A pure value:
 /// no I/O, no clock; the same tables in give the same plan out.
 public struct CompactionPlanner: Sendable {
+    /// Thresholds and strategy.
     public var settings: CompactionSettings
 
+    /// A planner with these settings.
     public init(settings: CompactionSettings = CompactionSettings()) {
         self.settings = settings
     }

@@ -61,11 +61,14 @@ public struct OlderVersionSource: Sendable {
 ///
 /// A pure value: time is passed in.
 public struct PurgeRule: Sendable {
+    /// Wall-clock time of the compaction, in ms since the epoch.
     public var nowMillis: UInt64
+    /// `CompactionSettings.tombstoneGraceMillis`.
     public var graceMillis: UInt64
     /// Every live table not among the compaction's inputs, and every memtable.
     public var outside: [OlderVersionSource]
 
+    /// A rule at `nowMillis` with these outside sources.
     public init(nowMillis: UInt64, graceMillis: UInt64, outside: [OlderVersionSource]) {
         self.nowMillis = nowMillis
         self.graceMillis = graceMillis
