@@ -56,6 +56,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // The child process of KVStorageTests' crash test: writes in sync mode until SIGKILLed.
+        .executableTarget(name: "kvd-crash-writer", dependencies: ["KVStorage", "KVCore"], swiftSettings: strict),
 
         .testTarget(
             name: "KVCoreTests",
@@ -63,7 +65,11 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "KVStorageTests",
-            dependencies: ["KVStorage", "KVCore", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: [
+                "KVStorage", "KVCore", "kvd-crash-writer",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .testTarget(name: "KVRuntimeTests", dependencies: ["KVRuntime"], swiftSettings: strict),
         .testTarget(name: "KVTransportTests", dependencies: ["KVTransport", "KVRuntime", "KVCore"], swiftSettings: strict),

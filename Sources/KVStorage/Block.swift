@@ -1,0 +1,109 @@
+import KVCore
+
+/// One SSTable data block, read from disk and verified: its CRC32C matched and its
+/// offset array is in bounds and ascending, so entry starts can be trusted. Entry
+/// bodies are still decoded with bounds checks (a malformed body is a corruption
+/// error, never a crash). Immutable; shared through the `BlockCache`.
+final class Block: Sendable {
+    /// The block's bytes without the CRC trailer.
+    let bytes: [UInt8]
+    /// Start of each entry, ascending; entry i ends where i+1 starts (or at `entriesEnd`).
+    let offsets: [UInt32]
+    let entriesEnd: Int
+    /// Where the block starts in its file, for error messages.
+    let fileOffset: Int64
+    let path: String
+
+    var entryCount: Int { offsets.count }
+    /// What the block costs in the cache, in bytes.
+    var cost: Int { bytes.count + 4 * offsets.count + 96 }
+
+    /// Verifies `raw` (block + trailer) read at `fileOffset` of `path`.
+    init(verifying raw: [UInt8], path: String, fileOffset: Int64) throws(KVError) {
+        self.path = path
+        self.fileOffset = fileOffset
+        let body = try verifiedPayload(raw, path: path, offset: fileOffset, what: "data block")
+        func corrupt(_ reason: String) -> KVError { .corruption(path: path, offset: fileOffset, reason: reason) }
+        guard body.count >= 4 else { throw corrupt("data block shorter than its entry count") }
+        let count = body.withUnsafeBytes {
+            Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: body.count - 4, as: UInt32.self)))
+        }
+        guard count > 0, count <= (body.count - 4) / 4 else { throw corrupt("data block entry count \(count) invalid") }
+        let end = body.count - 4 - 4 * count
+        // Each entry is at least token (8) + flags (1) + key length (1) + timestamp (8) bytes.
+        let minimumEntry = 18
+        var offsets: [UInt32] = []
+        offsets.reserveCapacity(count)
+        try withBytes(body) { raw throws(KVError) in
+            var previous = -minimumEntry
+            for i in 0..<count {
+                let offset = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: end + 4 * i, as: UInt32.self)))
+                guard i > 0 || offset == 0 else { throw corrupt("data block does not start with an entry") }
+                guard offset >= previous + minimumEntry, offset + minimumEntry <= end
+                else { throw corrupt("data block entry offset \(i) out of place") }
+                previous = offset
+                offsets.append(UInt32(offset))
+            }
+        }
+        self.bytes = body
+        self.offsets = offsets
+        self.entriesEnd = end
+    }
+
+    /// Token of entry `i` (trusted: offsets were validated).
+    func token(at i: Int) -> UInt64 {
+        bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: Int(offsets[i]), as: UInt64.self)) }
+    }
+
+    private func range(of i: Int) -> Range<Int> {
+        Int(offsets[i])..<(i + 1 < offsets.count ? Int(offsets[i + 1]) : entriesEnd)
+    }
+
+    /// Compares entry `i` with (token, key) in the engine's order.
+    func compare(at i: Int, token: UInt64, key: UnsafeRawBufferPointer) throws(KVError) -> Int {
+        let own = self.token(at: i)
+        if own != token { return own < token ? -1 : 1 }
+        let r = range(of: i)
+        return try withBytes(bytes) { raw throws(KVError) -> Int in
+            var reader = ByteReader(UnsafeRawBufferPointer(rebasing: raw[r]), offset: 9)
+            do {
+                let length = try reader.readVarint()
+                guard length <= UInt64(reader.remaining) else { throw ByteReader.Error.malformedVarint }
+                let stored = try reader.readSlice(count: Int(length))
+                return compareBytes(stored, key)
+            } catch {
+                throw KVError.corruption(path: path, offset: fileOffset + Int64(r.lowerBound), reason: "entry key malformed")
+            }
+        }
+    }
+
+    /// Index of the first entry ≥ (token, key), or `entryCount`.
+    func lowerBound(token: UInt64, key: [UInt8]) throws(KVError) -> Int {
+        try withBytes(key) { probe throws(KVError) -> Int in
+            var low = 0
+            var high = offsets.count
+            while low < high {
+                let mid = (low + high) / 2
+                if try compare(at: mid, token: token, key: probe) < 0 { low = mid + 1 } else { high = mid }
+            }
+            return low
+        }
+    }
+
+    /// Decodes entry `i`. The body must decode exactly to its extent.
+    func entry(at i: Int) throws(KVError) -> Entry {
+        let r = range(of: i)
+        return try withBytes(bytes) { raw throws(KVError) -> Entry in
+            var reader = ByteReader(UnsafeRawBufferPointer(rebasing: raw[r]))
+            do {
+                let token = try reader.read(littleEndian: UInt64.self)
+                let (key, record) = try EntryCodec.decode(from: &reader)
+                guard reader.isAtEnd else { throw EntryCodecError.badFlags(0) }
+                return Entry(token: Token(rawValue: token), key: key, record: record)
+            } catch {
+                throw KVError.corruption(
+                    path: path, offset: fileOffset + Int64(r.lowerBound), reason: "entry malformed: \(error)")
+            }
+        }
+    }
+}

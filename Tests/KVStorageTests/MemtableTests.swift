@@ -1,0 +1,119 @@
+import KVCore
+import PropertyBased
+import Testing
+@testable import KVStorage
+
+@Suite struct MemtableTests {
+    @Test func overwriteKeepsTheNewestVersion() {
+        let table = Memtable()
+        let key = Key("k")
+        table.put(key: key, token: key.token, record: .value(Value("old"), at: ts(10)))
+        table.put(key: key, token: key.token, record: .value(Value("new"), at: ts(20)))
+        table.put(key: key, token: key.token, record: .value(Value("stale"), at: ts(15)))
+        #expect(table.count == 1)
+        #expect(table.get(key: key, token: key.token) == .value(Value("new"), at: ts(20)))
+        table.put(key: key, token: key.token, record: .tombstone(at: ts(20)))
+        #expect(table.get(key: key, token: key.token) == .tombstone(at: ts(20)), "tombstone wins a tie")
+        #expect(table.get(key: Key("absent"), token: Key("absent").token) == nil)
+        #expect(table.minTimestamp == ts(10) && table.maxTimestamp == ts(20))
+    }
+
+    @Test func storesEmptyLargeAndExpiringRecords() {
+        let table = Memtable()
+        var random = TestRandom(state: 7)
+        let big = Value(random.bytes(1 << 20))
+        let binaryKey = Key(random.bytes(1024))
+        table.put(Entry(key: Key("empty"), record: .value(Value([]), at: ts(1))))
+        table.put(Entry(key: binaryKey, record: .value(big, at: ts(2), expiresAtMillis: 99)))
+        #expect(table.get(key: Key("empty"), token: Key("empty").token) == .value(Value([]), at: ts(1)))
+        #expect(table.get(key: binaryKey, token: binaryKey.token) == .value(big, at: ts(2), expiresAtMillis: 99))
+        #expect(table.approximateBytes > 1 << 20)
+    }
+
+    /// Random puts with tokens from a tiny set (so keys often share a token) against a model.
+    @Test func sharedTokensMatchAModel() async {
+        let op = zip(Gen.int(in: 0...60), Gen.int(in: 0...8), Gen.int(in: 0...4))
+        await propertyCheck(count: 60, input: op.array(of: 0...400)) { operations in
+            let table = Memtable(seed: UInt64(operations.count) + 1)
+            var model: [Key: Entry] = [:]
+            for (keyNumber, time, kind) in operations {
+                let key = Key(Array(repeating: UInt8(keyNumber % 7), count: keyNumber % 5) + [UInt8(keyNumber)])
+                let token = Token(rawValue: UInt64(keyNumber % 3) << 62)
+                let record: Record =
+                    kind == 0 ? .tombstone(at: ts(UInt64(time))) : .value(Value([UInt8(kind)]), at: ts(UInt64(time)))
+                table.put(Entry(token: token, key: key, record: record))
+                let previous = model[key]?.record
+                model[key] = Entry(token: token, key: key, record: previous.map { Record.newest($0, record) } ?? record)
+            }
+            var iterator = table.makeIterator()
+            let actual = (try? drain(&iterator)) ?? []
+            #expect(actual == sortedEntries(model.values))
+        }
+    }
+
+    /// The real property: with the token derived from the key, contents and order match the model.
+    @Test func iterationMatchesSortedModel() async throws {
+        let op = zip(Gen.int(in: 0...200), Gen.int(in: 0...8), Gen.int(in: 0...4))
+        await propertyCheck(count: 60, input: op.array(of: 0...500)) { operations in
+            let table = Memtable(seed: UInt64(operations.count) + 1)
+            var model: [Key: Record] = [:]
+            for (keyNumber, time, kind) in operations {
+                let key = Key(Array(repeating: UInt8(keyNumber % 7), count: keyNumber % 5) + [UInt8(keyNumber)])
+                let record: Record =
+                    kind == 0 ? .tombstone(at: ts(UInt64(time))) : .value(Value([UInt8(kind)]), at: ts(UInt64(time)))
+                table.put(key: key, token: key.token, record: record)
+                model[key] = model[key].map { Record.newest($0, record) } ?? record
+            }
+            let expected = sortedEntries(model.map { Entry(key: $0.key, record: $0.value) })
+            var iterator = table.makeIterator()
+            let actual = (try? drain(&iterator)) ?? []
+            #expect(actual == expected)
+            #expect(table.count == model.count)
+            for (key, record) in model { #expect(table.get(key: key, token: key.token) == record) }
+            // A token-bounded scan from the middle.
+            if expected.count > 2 {
+                let low = expected[expected.count / 3].token
+                let high = expected[2 * expected.count / 3].token
+                var ranged = table.makeIterator(tokens: low...high)
+                let slice = (try? drain(&ranged)) ?? []
+                #expect(slice == expected.filter { $0.token >= low && $0.token <= high })
+            }
+        }
+    }
+
+    @Test func keysSharingATokenAreOrderedBytewise() throws {
+        let table = Memtable()
+        let token = Token(rawValue: 42)
+        let keys: [[UInt8]] = [[2], [1, 0], [1], [0, 255], [255], [1, 0, 0]]
+        for key in keys { table.put(key: Key(key), token: token, record: .value(Value("v"), at: ts(1))) }
+        table.put(key: Key([9]), token: Token(rawValue: 41), record: .value(Value("v"), at: ts(1)))
+        var iterator = table.makeIterator()
+        let order = try drain(&iterator).map(\.key.bytes)
+        #expect(order == [[9], [0, 255], [1], [1, 0], [1, 0, 0], [2], [255]])
+        var seeking = table.makeIterator()
+        seeking.seek(token: token, key: Key([1, 0, 0, 0]))
+        #expect(try seeking.next()?.key.bytes == [2])
+    }
+
+    /// A quick cost figure (debug builds are ~10× slower than release); bounded in count.
+    @Test func insertAndGetCost() {
+        let count = 200_000
+        let table = Memtable()
+        var random = TestRandom(state: 3)
+        let keys = (0..<count).map { _ in Key(random.bytes(16)) }
+        let tokens = keys.map(\.token)
+        let value = Value(random.bytes(100))
+        let clock = ContinuousClock()
+        let insert = clock.measure {
+            for i in 0..<count { table.put(key: keys[i], token: tokens[i], record: .value(value, at: ts(UInt64(i)))) }
+        }
+        var found = 0
+        let lookup = clock.measure {
+            for i in 0..<count where table.get(key: keys[i], token: tokens[i]) != nil { found += 1 }
+        }
+        #expect(found == count)
+        let perInsert = Double(insert.components.attoseconds) / 1e9 / Double(count) + Double(insert.components.seconds) * 1e9 / Double(count)
+        let perGet = Double(lookup.components.attoseconds) / 1e9 / Double(count) + Double(lookup.components.seconds) * 1e9 / Double(count)
+        print("memtable: \(count) entries, insert \(Int(perInsert)) ns/op, get \(Int(perGet)) ns/op")
+    }
+}

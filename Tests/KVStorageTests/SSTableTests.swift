@@ -1,0 +1,151 @@
+import KVCore
+import Testing
+@testable import KVStorage
+
+@Suite struct SSTableTests {
+    /// A mix of shapes: empty values, tombstones, expiries, binary keys.
+    func sampleEntries(count: Int, seed: UInt64 = 1) -> [Entry] {
+        var random = TestRandom(state: seed)
+        var entries: [Entry] = []
+        for i in 0..<count {
+            let key = Key(Array("key-\(i)".utf8) + random.bytes(Int(random.next() % 8)))
+            let time = ts(1_000 + UInt64(i))
+            let record: Record
+            switch i % 5 {
+            case 0: record = .tombstone(at: time)
+            case 1: record = .value(Value([]), at: time)
+            case 2: record = .value(Value(random.bytes(Int(random.next() % 300))), at: time, expiresAtMillis: 5_000 + UInt64(i))
+            default: record = .value(Value(random.bytes(Int(random.next() % 200))), at: time)
+            }
+            entries.append(Entry(key: key, record: record))
+        }
+        return sortedEntries(entries)
+    }
+
+    @Test func roundTripsEntriesAndMetadata() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let entries = sampleEntries(count: 3_000)
+        let path = dir.file("1.sst")
+        let written = try writeTable(entries, to: path, createdAt: 77)
+        let reader = try SSTableReader.open(path: path, cache: BlockCache(capacityBytes: 1 << 20))
+        #expect(reader.metadata == written)
+        #expect(written.entryCount == 3_000)
+        #expect(written.tombstoneCount == 600)
+        #expect(written.expiringCount == 600)
+        #expect(written.minToken == entries.first!.token && written.maxToken == entries.last!.token)
+        #expect(written.minTimestamp == ts(1_000) && written.maxTimestamp == ts(3_999))
+        #expect(written.maxExpiryMillis == 5_000 + 2_997)
+        #expect(written.createdAtMillis == 77)
+        #expect(written.blockCount > 10)
+        var iterator = try reader.makeIterator()
+        #expect(try drain(&iterator) == entries)
+        for entry in entries { #expect(try reader.get(key: entry.key, token: entry.token) == entry.record) }
+        for i in 0..<500 {
+            let missing = Key("missing-\(i)")
+            #expect(try reader.get(key: missing, token: missing.token) == nil)
+        }
+    }
+
+    @Test func largeValuesAndKeys() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        var random = TestRandom(state: 9)
+        let entries = sortedEntries(
+            (0..<6).map { i in
+                Entry(key: Key(random.bytes(1024)), record: .value(Value(random.bytes(i.isMultiple(of: 2) ? 1 << 20 : 10)), at: ts(5)))
+            })
+        let path = dir.file("big.sst")
+        try writeTable(entries, to: path)
+        let reader = try SSTableReader.open(path: path, cache: BlockCache(capacityBytes: 8 << 20))
+        for entry in entries { #expect(try reader.get(key: entry.key, token: entry.token) == entry.record) }
+        var iterator = try reader.makeIterator()
+        #expect(try drain(&iterator) == entries)
+    }
+
+    @Test func emptyTable() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("empty.sst")
+        try writeTable([], to: path)
+        let reader = try SSTableReader.open(path: path, cache: nil)
+        #expect(reader.metadata.entryCount == 0)
+        #expect(try reader.get(key: Key("a"), token: Key("a").token) == nil)
+        var iterator = try reader.makeIterator()
+        #expect(try drain(&iterator).isEmpty)
+    }
+
+    @Test func seekAndTokenRanges() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let entries = sampleEntries(count: 2_000, seed: 4)
+        let path = dir.file("r.sst")
+        try writeTable(entries, to: path, settings: TableSettings(blockSizeBytes: 512))
+        let reader = try SSTableReader.open(path: path, cache: BlockCache(capacityBytes: 1 << 20))
+        var random = TestRandom(state: 5)
+        for _ in 0..<50 {
+            let a = Token(rawValue: random.next())
+            let b = Token(rawValue: random.next())
+            let range = min(a, b)...max(a, b)
+            var iterator = try reader.makeIterator(tokens: range)
+            #expect(try drain(&iterator) == entries.filter { range.contains($0.token) })
+        }
+        // Seek to an exact entry, and just past it.
+        for i in stride(from: 0, to: entries.count, by: 97) {
+            var iterator = try reader.makeIterator()
+            try iterator.seek(token: entries[i].token, key: entries[i].key)
+            #expect(try iterator.next() == entries[i])
+            try iterator.seek(token: entries[i].token, key: Key(entries[i].key.bytes + [0]))
+            #expect(try iterator.next() == (i + 1 < entries.count ? entries[i + 1] : nil))
+        }
+    }
+
+    @Test func rejectsOutOfOrderAppends() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let entries = sampleEntries(count: 3)
+        let writer = try SSTableWriter(path: dir.file("x.sst"), createdAtMillis: 0)
+        try writer.append(entries[1])
+        #expect(throws: KVError.self) { try writer.append(entries[0]) }
+        #expect(throws: KVError.self) { try writer.append(entries[1]) }
+        writer.abandon()
+    }
+
+    @Test func bloomFilterFalsePositiveRateIsUnderTwoPercent() {
+        var random = TestRandom(state: 11)
+        let present = (0..<100_000).map { _ in Token(rawValue: random.next()) }
+        let filter = BloomFilter(tokens: present, bitsPerKey: 10)
+        #expect(present.allSatisfy { filter.mayContain($0) }, "no false negatives")
+        var falsePositives = 0
+        let probes = 100_000
+        for _ in 0..<probes where filter.mayContain(Token(rawValue: random.next())) { falsePositives += 1 }
+        let rate = Double(falsePositives) / Double(probes)
+        print("bloom: 10 bits/key, k=\(filter.hashCount), false-positive rate \(rate)")
+        #expect(rate < 0.02)
+        // Keys hashed for real (tokens of short similar keys) behave the same.
+        let keys = (0..<100_000).map { Key("user:\($0)").token }
+        let keyFilter = BloomFilter(tokens: keys, bitsPerKey: 10)
+        let keyFalse = (100_000..<200_000).filter { keyFilter.mayContain(Key("user:\($0)").token) }.count
+        #expect(Double(keyFalse) / 100_000 < 0.02)
+    }
+
+    @Test func blockCacheServesRepeatReadsAndEvictsByBytes() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let entries = sampleEntries(count: 2_000, seed: 8)
+        let path = dir.file("c.sst")
+        try writeTable(entries, to: path)
+        let cache = BlockCache(capacityBytes: 64 << 10)
+        let reader = try SSTableReader.open(path: path, cache: cache)
+        _ = try reader.get(key: entries[0].key, token: entries[0].token)
+        _ = try reader.get(key: entries[0].key, token: entries[0].token)
+        #expect(cache.statistics.hits == 1 && cache.statistics.misses == 1)
+        for entry in entries { _ = try reader.get(key: entry.key, token: entry.token) }
+        let stats = cache.statistics
+        #expect(stats.bytes <= 64 << 10)
+        #expect(stats.evictions > 0)
+        #expect(stats.blockCount < Int(reader.metadata.blockCount))
+        cache.evictAll(tableID: reader.cacheID)
+        #expect(cache.statistics.bytes == 0 && cache.statistics.blockCount == 0)
+    }
+}
