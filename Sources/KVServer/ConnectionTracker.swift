@@ -4,8 +4,8 @@ import Synchronization
 /// The open client connections of a server, so shutdown can close the idle ones
 /// at once and let busy ones finish the request in hand.
 ///
-/// Handlers mark themselves busy between receiving bytes and writing the
-/// replies. `drain()` closes every connection that is not busy; a busy one sees
+/// Handlers mark themselves busy from receiving the first byte of a request until
+/// its reply is written. `drain()` closes every connection that is not busy; a busy one sees
 /// `isDraining` when it finishes and closes itself. Cost: one lock on connect
 /// and disconnect, two relaxed-order atomic stores per request batch.
 final class ConnectionTracker: Sendable {
@@ -39,7 +39,8 @@ final class ConnectionTracker: Sendable {
     /// Marks the start of work on received bytes.
     func begin(_ slot: Slot) { slot.busy.store(true, ordering: .sequentiallyConsistent) }
 
-    /// Marks the end of that work; true when the connection should now close (draining).
+    /// Marks the end of that work (no partial request is buffered); true when the
+    /// connection should now close (draining).
     func end(_ slot: Slot) -> Bool {
         slot.busy.store(false, ordering: .sequentiallyConsistent)
         return isDraining

@@ -70,14 +70,17 @@ public final class NodeServer: Sendable {
 
     /// Opens the shards (one per loop of `group`, or of a new group built from
     /// `settings.runtime` when nil) and binds the listeners. Serving starts with `run()`.
+    /// `wallClock` is the time base of timestamps and expiries (tests pass their own).
     public static func start(
-        settings: ServerSettings, group existing: EventLoopGroup? = nil, logger: Logger
+        settings: ServerSettings, group existing: EventLoopGroup? = nil,
+        wallClock: any WallClock = SystemWallClock(), logger: Logger
     ) async throws(ServerError) -> NodeServer {
         let group = existing ?? EventLoopGroup(settings: settings.runtime)
         let node: SingleNode
         do throws(KVError) {
             node = try await SingleNode.open(
-                dataDirectory: settings.dataDirectory, loops: group.loops, storage: settings.effectiveStorage, logger: logger)
+                dataDirectory: settings.dataDirectory, loops: group.loops, storage: settings.effectiveStorage, wallClock: wallClock,
+                logger: logger)
         } catch {
             if existing == nil { group.shutdown() }
             throw .storage(error)

@@ -63,7 +63,8 @@ struct HTTPConnectionHandler<Service: KeyValueService>: Sendable {
                 }
             }
             guard await flush(&out, to: connection) else { return }
-            if tracker.end(slot) && parser.isIdle { close = true }
+            // A partly received request keeps the connection busy: shutdown lets it finish.
+            if parser.isIdle && tracker.end(slot) { close = true }
             if close { return }
         }
     }

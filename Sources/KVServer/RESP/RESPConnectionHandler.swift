@@ -55,7 +55,8 @@ struct RESPConnectionHandler<Service: KeyValueService>: Sendable {
                 }
             }
             guard await flush(&out, to: connection) else { return }
-            if tracker.end(slot) { close = true }
+            // A partly received command keeps the connection busy: shutdown lets it finish.
+            if parser.bufferedByteCount == 0 && tracker.end(slot) { close = true }
             if close { return }
         }
     }
