@@ -191,3 +191,16 @@ final class RESPTestClient: @unchecked Sendable {
 
     func close() { connection.close() }
 }
+
+/// A client-side loop for tests that talk to a server they did not start in-process.
+enum EventLoopForTests {
+    static func make() -> EventLoop {
+        EventLoop(settings: RuntimeSettings(loopCount: 1, pinThreads: false, preferLocalNUMANode: false))
+    }
+}
+
+enum TCPConnectionForTests {
+    static func connect(port: Int, loop: EventLoop) async throws -> TCPConnection {
+        try await TCPConnection.connect(host: "127.0.0.1", port: port, on: loop)
+    }
+}
