@@ -83,7 +83,8 @@ public final class SingleNode: KeyValueService, Sendable {
         guard accepting.load(ordering: .relaxed) else { throw .closed }
         let timestamp = nextTimestamp()
         let record: Record = value.map { .value($0, at: timestamp, expiresAtMillis: expiresAtMillis) } ?? .tombstone(at: timestamp)
-        try await shard(for: key).engine.apply([Entry(key: key, record: record)])
+        let token = key.token
+        try await shards[Shard.index(of: token, count: shards.count)].engine.apply([Entry(token: token, key: key, record: record)])
         return timestamp
     }
 
@@ -92,7 +93,8 @@ public final class SingleNode: KeyValueService, Sendable {
         let timestamp = nextTimestamp()
         var batches = [[Entry]](repeating: [], count: shards.count)
         for (key, value) in items {
-            batches[Shard.index(of: key.token, count: shards.count)].append(Entry(key: key, record: .value(value, at: timestamp)))
+            let token = key.token
+            batches[Shard.index(of: token, count: shards.count)].append(Entry(token: token, key: key, record: .value(value, at: timestamp)))
         }
         for (i, batch) in batches.enumerated() where !batch.isEmpty {
             try await shards[i].engine.apply(batch)

@@ -1,7 +1,7 @@
 /// The Redis commands kvd answers, recognised from the first argument's bytes
 /// without building a `String` (the GET/SET fast path is a few byte compares).
 public enum RESPCommand: String, Sendable, CaseIterable {
-    case ping, echo, get, set, del, exists, mget, mset, ttl, pttl, info, command, quit, select, config, dbsize
+    case ping, echo, get, set, del, exists, mget, mset, ttl, pttl, info, command, quit, select, config
 
     /// Arity as Redis reports it in `COMMAND`: positive = exact argument count
     /// (name included), negative = at least that many.
@@ -21,14 +21,13 @@ public enum RESPCommand: String, Sendable, CaseIterable {
         case .quit: return -1
         case .select: return 2
         case .config: return -2
-        case .dbsize: return 1
         }
     }
 
     /// Flags as Redis reports them in `COMMAND`.
     public var flags: [String] {
         switch self {
-        case .get, .mget, .exists, .ttl, .pttl, .dbsize: return ["readonly", "fast"]
+        case .get, .mget, .exists, .ttl, .pttl: return ["readonly", "fast"]
         case .set, .mset: return ["write", "denyoom"]
         case .del: return ["write"]
         default: return ["fast", "stale", "loading"]

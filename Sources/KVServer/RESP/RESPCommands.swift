@@ -30,8 +30,8 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
     }
 
     /// Runs one command and appends its reply to `out`.
+    /// (The connection handler counts commands in `ServerCounters`, once per batch.)
     public func execute(_ args: [[UInt8]], into out: inout [UInt8]) async -> Outcome {
-        counters.commandsProcessed.wrappingAdd(1, ordering: .relaxed)
         guard let name = args.first else { return .keepOpen }
         guard let command = RESPCommand(name: name) else {
             var message = "ERR unknown command '\(Self.printable(name))', with args beginning with: "
@@ -76,9 +76,6 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
                 RESPReply.error("ERR value is not an integer or out of range", into: &out)
             }
         case .config: config(args, into: &out)
-        case .dbsize:
-            let stats = await service.statistics()
-            RESPReply.integer(Int(clamping: stats.storedEntries), into: &out)
         }
         return .keepOpen
     }

@@ -38,9 +38,11 @@ struct RESPConnectionHandler<Service: KeyValueService>: Sendable {
             tracker.begin(slot)
             parser.append(bytes)
             var close = false
+            var executed = 0
             commands: while let event = parser.next() {
                 switch event {
                 case .command(let args):
+                    executed += 1
                     if await commands.execute(args, into: &out) == .close {
                         close = true
                         break commands
@@ -54,6 +56,7 @@ struct RESPConnectionHandler<Service: KeyValueService>: Sendable {
                     guard await flush(&out, to: connection) else { return }
                 }
             }
+            counters.commandsProcessed.wrappingAdd(executed, ordering: .relaxed)
             guard await flush(&out, to: connection) else { return }
             // A partly received command keeps the connection busy: shutdown lets it finish.
             if parser.bufferedByteCount == 0 && tracker.end(slot) { close = true }
