@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "KVRuntime", targets: ["KVRuntime"]),
         .library(name: "KVTransport", targets: ["KVTransport"]),
         .library(name: "KVServer", targets: ["KVServer"]),
+        .library(name: "KVCluster", targets: ["KVCluster"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -40,6 +41,7 @@ let package = Package(
         .target(
             name: "KVTransport",
             dependencies: ["KVRuntime", "KVCore", "CKVSystem", .product(name: "Logging", package: "swift-log")],
+            exclude: ["FORMAT.md"],
             swiftSettings: strict),
         .target(
             name: "KVServer",
@@ -48,6 +50,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        .target(name: "KVCluster", dependencies: ["KVCore"], swiftSettings: strict),
         .executableTarget(
             name: "kvd",
             dependencies: [
@@ -74,6 +77,10 @@ let package = Package(
         .testTarget(name: "KVRuntimeTests", dependencies: ["KVRuntime"], swiftSettings: strict),
         .testTarget(name: "KVTransportTests", dependencies: ["KVTransport", "KVRuntime", "KVCore"], swiftSettings: strict),
         .testTarget(name: "KVServerTests", dependencies: ["KVServer", "KVStorage", "KVCore", "kvd"], swiftSettings: strict),
+        .testTarget(
+            name: "KVClusterTests",
+            dependencies: ["KVCluster", "KVCore", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -14,7 +14,7 @@ public enum RPCFrameError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .lengthTooSmall(let length): return "frame length \(length) is below the 19-byte minimum"
+        case .lengthTooSmall(let length): return "frame length \(length) is below the 15-byte minimum (kind, method, request id, CRC32C)"
         case let .frameTooLarge(length, limit): return "frame length \(length) exceeds the limit of \(limit) bytes"
         case let .checksumMismatch(stored, computed):
             return "CRC32C mismatch: stored \(String(stored, radix: 16)), computed \(String(computed, radix: 16))"

@@ -31,6 +31,8 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
 
     private var readWaiter: CheckedContinuation<Result<[UInt8], TransportError>, Never>?
     private var readMaxBytes = 0
+    /// Where `recv` writes; owned by the connection, used only on the loop thread.
+    private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     private var readTimer: LoopTimer?
 
     private var connectWaiter: CheckedContinuation<Result<Void, TransportError>, Never>?
@@ -56,6 +58,7 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
 
     deinit {
         if fd >= 0 { Glibc.close(fd) }
+        scratch.deallocate()
     }
 
     /// Opens a connection to `host:port` (an IPv4 address or `localhost`) owned by `loop`.
@@ -107,32 +110,45 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(count)
         while bytes.count < count {
-            let chunk = try await read(maxBytes: count - bytes.count, timeout: timeout)
-            if chunk.isEmpty { throw .closed }
-            bytes.append(contentsOf: chunk)
+            let appended = try await read(appendingTo: &bytes, maxBytes: count - bytes.count, timeout: timeout)
+            if appended == 0 { throw .closed }
         }
         return bytes
     }
 
+    /// Reads what is available (up to `maxBytes`) and appends it to `buffer`; returns how many
+    /// bytes were appended, 0 at end of stream. Same waiting rules as `read(maxBytes:timeout:)`;
+    /// saves a copy for parsers that keep their own buffer.
+    public func read(appendingTo buffer: inout [UInt8], maxBytes: Int? = nil, timeout: Duration? = nil)
+        async throws(TransportError) -> Int
+    {
+        let bytes = try await read(maxBytes: maxBytes, timeout: timeout)
+        buffer.append(contentsOf: bytes)
+        return bytes.count
+    }
+
     /// One `recv` on the loop thread: the bytes, `[]` at end of stream, an error, or nil for EAGAIN.
+    /// Receives into a per-connection scratch buffer and copies out only what arrived, so a
+    /// small request does not hold a `readChunkBytes` allocation.
     private func attemptRead(maxBytes: Int) -> Result<[UInt8], TransportError>? {
         if let failure { return .failure(failure) }
         if peerFinished { return .success([]) }
         ensureRegistered()
-        var code: Int32 = 0
-        // Unsafe: recv writes at most `maxBytes` into fresh capacity; `count` is set to what it wrote.
-        let bytes = [UInt8](unsafeUninitializedCapacity: maxBytes) { buffer, count in
-            var n: Int
-            repeat {
-                n = kv_recv(fd, buffer.baseAddress, maxBytes)
-            } while n < 0 && errno == EINTR
-            if n < 0 { code = errno }
-            count = max(0, n)
+        if scratch.count < maxBytes {
+            scratch.deallocate()
+            scratch = .allocate(byteCount: max(maxBytes, settings.readChunkBytes), alignment: 16)
         }
-        if code == 0 {
-            if bytes.isEmpty { peerFinished = true }
-            return .success(bytes)
+        var n: Int
+        repeat {
+            // Unsafe: recv writes at most `maxBytes` bytes into scratch, which holds at least that many.
+            n = kv_recv(fd, scratch.baseAddress, maxBytes)
+        } while n < 0 && errno == EINTR
+        if n > 0 { return .success(Array(UnsafeRawBufferPointer(rebasing: scratch[..<n]))) }
+        if n == 0 {
+            peerFinished = true
+            return .success([])
         }
+        let code = errno
         if code == EAGAIN || code == EWOULDBLOCK { return nil }
         let error: TransportError = code == ECONNRESET || code == EPIPE ? .connectionReset : .io(operation: "recv", errno: code)
         finishClose(error)
@@ -177,10 +193,31 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     /// the buffer holds more than `settings.writeBufferLimitBytes` (up to `settings.writeTimeout`).
     /// Throws `.connectionReset` if the peer went away, `.closed` after `close()`.
     public func write(_ bytes: [UInt8]) async throws(TransportError) {
+        try enqueue(bytes)
+        try await waitUntilWritable()
+    }
+
+    /// Queues `bytes` for sending without waiting for room (no back-pressure): for callers
+    /// that must not suspend between queueing and bookkeeping (RPC). Bytes from one thread go
+    /// out in call order. On the loop thread it sends at once and reports a known failure.
+    public func enqueue(_ bytes: [UInt8]) throws(TransportError) {
+        guard loop.inEventLoop else {
+            loop.execute { if self.failure == nil && !self.closing { self.enqueueWrite(bytes) } }
+            return
+        }
+        if let failure { throw failure }
+        if closing { throw .closed }
+        enqueueWrite(bytes)
+        if let failure { throw failure }
+    }
+
+    /// Bytes queued and not yet taken by the kernel. Exact on the loop thread.
+    public var bufferedBytes: Int { writeQueue.byteCount }
+
+    /// Returns once at most `settings.writeBufferLimitBytes` are buffered (at once if so);
+    /// throws if the connection fails or the wait exceeds `settings.writeTimeout`.
+    public func waitUntilWritable() async throws(TransportError) {
         if loop.inEventLoop {
-            if let failure { throw failure }
-            if closing { throw .closed }
-            enqueueWrite(bytes)
             if let failure { throw failure }
             if writeQueue.byteCount <= settings.writeBufferLimitBytes { return }
         }
@@ -188,18 +225,7 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
             if loop.inEventLoop {
                 waitForRoom(continuation)
             } else {
-                loop.execute {
-                    if let failure = self.failure {
-                        continuation.resume(returning: .failure(failure))
-                        return
-                    }
-                    if self.closing {
-                        continuation.resume(returning: .failure(.closed))
-                        return
-                    }
-                    self.enqueueWrite(bytes)
-                    self.waitForRoom(continuation)
-                }
+                loop.execute { self.waitForRoom(continuation) }
             }
         }
         try outcome.get()
@@ -356,6 +382,8 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
         writeQueue.removeAll()
+        scratch.deallocate()
+        scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
         lingerTimer?.cancel()
         readTimer?.cancel()
         readTimer = nil

@@ -44,9 +44,16 @@ public final class TCPListener: @unchecked Sendable, IOReadinessHandler {
     private let incoming: AsyncStream<TCPConnection>
     private let incomingSink: AsyncStream<TCPConnection>.Continuation
     private let stopped = ManagedAtomic<Bool>(false)
+    private let acceptAttempts = ManagedAtomic<Int>(0)
+    /// accept4 on the listening socket; tests substitute one that fails with chosen errnos.
+    private let acceptCall: @Sendable (Int32) -> Int32
 
-    private init(fd: Int32, host: String, group: EventLoopGroup, loop: EventLoop, settings: TCPSettings, logger: Logger) {
+    private init(
+        fd: Int32, host: String, group: EventLoopGroup, loop: EventLoop, settings: TCPSettings, logger: Logger,
+        acceptCall: @escaping @Sendable (Int32) -> Int32
+    ) {
         self.fd = fd
+        self.acceptCall = acceptCall
         self.host = host
         self.group = group
         self.loop = loop
@@ -66,11 +73,21 @@ public final class TCPListener: @unchecked Sendable, IOReadinessHandler {
         host: String, port: Int, group: EventLoopGroup, settings: TCPSettings = TCPSettings(),
         logger: Logger = Logger(label: "kvd.transport")
     ) throws(TransportError) -> TCPListener {
+        try bind(host: host, port: port, group: group, settings: settings, logger: logger) { kv_tcp_accept($0) }
+    }
+
+    /// `bind` with the accept system call supplied (tests inject EMFILE with it).
+    static func bind(
+        host: String, port: Int, group: EventLoopGroup, settings: TCPSettings, logger: Logger,
+        acceptCall: @escaping @Sendable (Int32) -> Int32
+    ) throws(TransportError) -> TCPListener {
         kv_ignore_sigpipe()
         let address = try IPv4Host.normalize(host)
         let fd = kv_tcp_listen(address, UInt16(clamping: port), Int32(clamping: settings.backlog))
         guard fd >= 0 else { throw .bindFailed(host: host, port: port, errno: errno) }
-        let listener = TCPListener(fd: fd, host: host, group: group, loop: group.next(), settings: settings, logger: logger)
+        let listener = TCPListener(
+            fd: fd, host: host, group: group, loop: group.next(), settings: settings, logger: logger,
+            acceptCall: acceptCall)
         listener.loop.execute { listener.startAccepting() }
         return listener
     }
@@ -79,6 +96,8 @@ public final class TCPListener: @unchecked Sendable, IOReadinessHandler {
     public var connectionCount: Int { openCount.load(ordering: .relaxed) }
     /// Connections accepted so far (refused ones excluded).
     public var acceptedTotal: Int { acceptedCount.load(ordering: .relaxed) }
+    /// accept(2) calls made so far (a full descriptor table must not make this race upward).
+    public var acceptAttemptTotal: Int { acceptAttempts.load(ordering: .relaxed) }
     /// Connections closed at once because `maxConnections` were open.
     public var refusedTotal: Int { refusedCount.load(ordering: .relaxed) }
 
@@ -135,7 +154,8 @@ public final class TCPListener: @unchecked Sendable, IOReadinessHandler {
     /// Accepts until EAGAIN (edge-triggered), pausing on descriptor exhaustion.
     private func acceptAll() {
         while fd >= 0 {
-            let client = kv_tcp_accept(fd)
+            acceptAttempts.wrappingIncrement(ordering: .relaxed)
+            let client = acceptCall(fd)
             if client < 0 {
                 let code = errno
                 switch code {

@@ -1,4 +1,6 @@
 import KVRuntime
+import CKVSystem
+import Glibc
 import Testing
 @testable import KVTransport
 
@@ -241,5 +243,41 @@ func makeGroup(loops: Int = 2) -> EventLoopGroup {
             _ = try TCPListener.bind(host: "127.0.0.1", port: taken.localPort, group: group)
         }
         taken.shutdown(gracePeriod: .zero)
+    }
+}
+
+@Suite struct AcceptFailureTests {
+    @Test func outOfDescriptorsPausesAcceptingInsteadOfSpinning() async throws {
+        let group = makeGroup(loops: 1)
+        defer { group.shutdown() }
+        // The first 3 accept calls fail as if the descriptor table were full.
+        let failuresLeft = Locked(3)
+        let listener = try TCPListener.bind(
+            host: "127.0.0.1", port: 0, group: group, settings: TCPSettings(acceptBackoff: .milliseconds(40)),
+            logger: .init(label: "test")
+        ) { fd in
+            if failuresLeft.withLock({ left in
+                defer { left = max(0, left - 1) }
+                return left > 0
+            }) {
+                errno = EMFILE
+                return -1
+            }
+            return kv_tcp_accept(fd)
+        }
+        let server = serve(listener, echo)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let reply = try await withTimeout {
+            let connection = try await TCPConnection.connect(host: "127.0.0.1", port: listener.localPort, on: group.next())
+            try await connection.write([42])
+            return try await connection.read(exactly: 1)
+        }
+        #expect(reply == [42])
+        // Three pauses of 40 ms, and a handful of accept calls rather than thousands.
+        #expect(clock.now - start >= .milliseconds(110))
+        #expect(listener.acceptAttemptTotal < 10)
+        listener.shutdown(gracePeriod: .milliseconds(100))
+        try await withTimeout { await server.value }
     }
 }
