@@ -3,6 +3,7 @@ import Dispatch
 import Glibc
 import KVServer
 import Logging
+import Synchronization
 
 /// The kvd command line.
 @main
@@ -52,6 +53,16 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "kvd")
 
+        // Signals are watched from before the engines open, so a SIGTERM during
+        // recovery still ends in a clean shutdown; a second signal exits at once.
+        let request = ShutdownRequest()
+        let signals = ShutdownSignals { signal in
+            if request.signal() > 1 {
+                logger.warning("second signal \(signal): exiting without a clean shutdown")
+                _exit(1)
+            }
+            logger.info("received signal \(signal): shutting down")
+        }
         let server: NodeServer
         do throws(ServerError) {
             server = try await NodeServer.start(settings: settings, logger: logger)
@@ -59,12 +70,33 @@ struct Serve: AsyncParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
-        let signals = ShutdownSignals { signal in
-            logger.info("received signal \(signal)")
-            server.shutdown()
-        }
+        request.attach(server)
         await server.run()
         signals.cancel()
+    }
+}
+
+/// A shutdown asked for by a signal, delivered to the server once it exists.
+final class ShutdownRequest: Sendable {
+    private let state = Mutex<(server: NodeServer?, signals: Int)>((nil, 0))
+
+    /// Records a signal and shuts the server down if it is running; returns how many signals came.
+    func signal() -> Int {
+        let (server, count) = state.withLock { s -> (NodeServer?, Int) in
+            s.signals += 1
+            return (s.server, s.signals)
+        }
+        server?.shutdown()
+        return count
+    }
+
+    /// Hands over the started server; shuts it down at once if a signal already came.
+    func attach(_ server: NodeServer) {
+        let signalled = state.withLock { s -> Bool in
+            s.server = server
+            return s.signals > 0
+        }
+        if signalled { server.shutdown() }
     }
 }
 
