@@ -218,4 +218,40 @@ struct HTTPServerTests {
         await t.serving.value
         t.clientLoop.shutdown()
     }
+
+    @Test func requestSplitAcrossWritesIsReassembled() async throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let t = try await TestServer.start(directory: dir.path)
+        let c = try await t.http()
+        let body = #"{"key":"split","value":"c3BsaXQ="}"#
+        let raw = "POST /api/v1/item HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        let bytes = Array(raw.utf8)
+        for part in [bytes[0..<7], bytes[7..<30], bytes[30..<(bytes.count - 3)], bytes[(bytes.count - 3)...]] {
+            try await c.send(bytes: Array(part))
+            try await Task.sleep(for: .milliseconds(15))
+        }
+        #expect(try await c.readResponse().status == 201)
+        #expect(try await c.request("GET", "/api/v1/item?key=split").json["value"] == .string("c3BsaXQ="))
+        c.close()
+        await t.stop()
+    }
+
+    @Test func aStalledRequestTimesOut() async throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let t = try await TestServer.start(directory: dir.path) { $0.http.requestTimeoutMillis = 200 }
+        let c = try await t.http()
+        try await c.send("GET /api/v1/health HTTP/1.1\r\nHost: t\r\n")
+        let started = ContinuousClock.now
+        #expect(await c.isClosedByServer())
+        #expect(ContinuousClock.now - started < .seconds(4))
+        // An idle keep-alive connection is not subject to the request timeout.
+        let idle = try await t.http()
+        #expect(try await idle.request("GET", "/api/v1/health").status == 200)
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(try await idle.request("GET", "/api/v1/health").status == 200)
+        idle.close()
+        await t.stop()
+    }
 }
