@@ -50,12 +50,13 @@ public struct GossipInstance: Sendable {
     /// When each `left` node was first seen as left, for forgetting it later.
     private var leftSinceMillis: [NodeID: UInt64] = [:]
 
-    /// Starts gossiping as `local` (its `generation` must exceed any earlier run's; see
-    /// `nextGeneration`).
+    /// Starts gossiping as `local` (its `generation` must be at least 1 and exceed any
+    /// earlier run's; see `nextGeneration`).
     public init(
         local: EndpointState, seeds: [NodeAddress], settings: GossipSettings = .init(),
         detectorSettings: FailureDetectorSettings = .init()
     ) {
+        precondition(local.generation >= 1, "generation 0 is reserved for 'unknown' in gossip requests")
         self.localID = local.id
         self.seeds = seeds.filter { $0 != local.address }
         self.settings = settings
@@ -77,9 +78,9 @@ public struct GossipInstance: Sendable {
 
     /// Known peers that are not up and have not left, sorted by id.
     public var downNodes: [NodeID] {
-        membership.states.values
-            .filter { $0.id != localID && $0.status != .left && !liveNodes.contains($0.id) }
-            .map(\.id).sorted()
+        membership.states.compactMap { id, state in
+            id != localID && state.status != .left && !liveNodes.contains(id) ? id : nil
+        }.sorted()
     }
 
     /// The phi of a peer at `nowMillis` (0 for an unknown peer or this node).
@@ -148,19 +149,19 @@ public struct GossipInstance: Sendable {
             var mentioned: Set<NodeID> = []
             for remote in digests {
                 mentioned.insert(remote.id)
+                // A request names the version we already hold (0/0 for none): "send me newer".
                 guard let local = membership[remote.id] else {
-                    requests.append(remote)
+                    requests.append(GossipDigest(id: remote.id, generation: 0, version: 0))
                     continue
                 }
                 if remote.isNewer(than: local.digest) {
-                    requests.append(remote)
+                    requests.append(local.digest)
                 } else if local.digest.isNewer(than: remote) {
                     states.append(local)
                 }
             }
-            for id in membership.states.keys.sorted() where !mentioned.contains(id) {
-                states.append(membership[id]!)
-            }
+            // States the initiator did not mention at all (usually none), in id order.
+            states += membership.states.values.filter { !mentioned.contains($0.id) }.sorted { $0.id < $1.id }
             let ack = GossipMessage(from: localID, fromAddress: me.address, body: .ack(states: states, requests: requests))
             out.append(.send(ack, to: message.fromAddress))
         case let .ack(states, requests):

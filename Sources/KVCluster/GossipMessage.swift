@@ -23,9 +23,10 @@ public struct GossipDigest: Hashable, Sendable {
 ///
 /// 1. `syn`: the initiator sends digests of every state it knows.
 /// 2. `ack`: the receiver sends back the states it holds newer than the initiator's
-///    digests (and those the initiator did not mention), plus digests of the states
-///    it wants because the initiator's are newer.
-/// 3. `ack2`: the initiator sends the requested states.
+///    digests (and those the initiator did not mention), plus requests for the states
+///    where the initiator's are newer: each request is a digest of the version the
+///    receiver holds (generation 0, version 0 when it holds none).
+/// 3. `ack2`: the initiator sends its states newer than each request.
 ///
 /// Every message carries its sender's id and RPC address so the receiver can reply
 /// even before it knows the sender (a node joining through a seed).
