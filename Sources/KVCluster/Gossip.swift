@@ -95,6 +95,7 @@ public struct GossipInstance: Sendable {
         s.status = status
         if let tokens { s.tokens = tokens }
         s.version += 1
+        s.stateVersion = s.version
         membership.set(s)
     }
 
@@ -144,7 +145,7 @@ public struct GossipInstance: Sendable {
         let me = localState
         switch message.body {
         case let .syn(digests):
-            var states: [EndpointState] = []
+            var updates: [GossipUpdate] = []
             var requests: [GossipDigest] = []
             var mentioned: Set<NodeID> = []
             for remote in digests {
@@ -157,62 +158,82 @@ public struct GossipInstance: Sendable {
                 if remote.isNewer(than: local.digest) {
                     requests.append(local.digest)
                 } else if local.digest.isNewer(than: remote) {
-                    states.append(local)
+                    updates.append(.bringing(remote, to: local))
                 }
             }
             // States the initiator did not mention at all (usually none), in id order.
-            states += membership.states.values.filter { !mentioned.contains($0.id) }.sorted { $0.id < $1.id }
-            let ack = GossipMessage(from: localID, fromAddress: me.address, body: .ack(states: states, requests: requests))
+            updates += membership.states.values.filter { !mentioned.contains($0.id) }.sorted { $0.id < $1.id }
+                .map { .state($0) }
+            let ack = GossipMessage(
+                from: localID, fromAddress: me.address, body: .ack(updates: updates, requests: requests))
             out.append(.send(ack, to: message.fromAddress))
-        case let .ack(states, requests):
-            apply(states, nowMillis: nowMillis, into: &out)
-            let reply = requests.compactMap { request -> EndpointState? in
+        case let .ack(updates, requests):
+            apply(updates, nowMillis: nowMillis, into: &out)
+            let reply = requests.compactMap { request -> GossipUpdate? in
                 guard let local = membership[request.id], local.digest.isNewer(than: request) else { return nil }
-                return local
+                return .bringing(request.generation == 0 ? nil : request, to: local)
             }
             if !reply.isEmpty {
-                let ack2 = GossipMessage(from: localID, fromAddress: me.address, body: .ack2(states: reply))
+                let ack2 = GossipMessage(from: localID, fromAddress: me.address, body: .ack2(updates: reply))
                 out.append(.send(ack2, to: message.fromAddress))
             }
-        case let .ack2(states):
-            apply(states, nowMillis: nowMillis, into: &out)
+        case let .ack2(updates):
+            apply(updates, nowMillis: nowMillis, into: &out)
         }
         return out
     }
 
-    /// Merges remote states, feeding detectors and reporting changes.
-    private mutating func apply(_ states: [EndpointState], nowMillis: UInt64, into out: inout [GossipDirective]) {
-        for state in states where state.id != localID {
-            let (changed, previous) = membership.merge(state)
-            guard changed else { continue }
-            guard let previous else {
-                var detector = PhiAccrualFailureDetector(settings: detectorSettings)
-                detector.heartbeat(nowMillis: nowMillis)
-                detectors[state.id] = detector
-                out.append(.discovered(state))
-                noteLeft(state, nowMillis: nowMillis, into: &out)
-                continue
-            }
-            if state.generation > previous.generation {
-                // A new incarnation: its old rhythm says nothing about the new one.
-                var detector = PhiAccrualFailureDetector(settings: detectorSettings)
-                detector.heartbeat(nowMillis: nowMillis)
-                detectors[state.id] = detector
-                out.append(.restarted(state))
-            } else {
-                detectors[state.id, default: PhiAccrualFailureDetector(settings: detectorSettings)]
-                    .heartbeat(nowMillis: nowMillis)
-                if state.status != .left, liveNodes.insert(state.id).inserted {
-                    out.append(.up(state.id))
+    /// Merges remote updates, feeding detectors and reporting changes. A heartbeat-only
+    /// update applies to the state held for the same generation; otherwise it is ignored
+    /// (the next exchange sends the whole state).
+    private mutating func apply(_ updates: [GossipUpdate], nowMillis: UInt64, into out: inout [GossipDirective]) {
+        for update in updates where update.id != localID {
+            let state: EndpointState
+            switch update {
+            case let .state(s):
+                state = s
+            case let .heartbeat(d):
+                guard var held = membership[d.id], held.generation == d.generation, d.version > held.version else {
+                    continue
                 }
+                held.version = d.version
+                state = held
             }
-            if previous.status != state.status || previous.address != state.address || previous.rack != state.rack
-                || previous.tokens != state.tokens
-            {
-                out.append(.stateChanged(from: previous, to: state))
-            }
-            noteLeft(state, nowMillis: nowMillis, into: &out)
+            apply(state, nowMillis: nowMillis, into: &out)
         }
+    }
+
+    /// Merges one remote state, feeding the detector and reporting changes.
+    private mutating func apply(_ state: EndpointState, nowMillis: UInt64, into out: inout [GossipDirective]) {
+        let (changed, previous) = membership.merge(state)
+        guard changed else { return }
+        guard let previous else {
+            var detector = PhiAccrualFailureDetector(settings: detectorSettings)
+            detector.heartbeat(nowMillis: nowMillis)
+            detectors[state.id] = detector
+            out.append(.discovered(state))
+            noteLeft(state, nowMillis: nowMillis, into: &out)
+            return
+        }
+        if state.generation > previous.generation {
+            // A new incarnation: its old rhythm says nothing about the new one.
+            var detector = PhiAccrualFailureDetector(settings: detectorSettings)
+            detector.heartbeat(nowMillis: nowMillis)
+            detectors[state.id] = detector
+            out.append(.restarted(state))
+        } else {
+            detectors[state.id, default: PhiAccrualFailureDetector(settings: detectorSettings)]
+                .heartbeat(nowMillis: nowMillis)
+            if state.status != .left, liveNodes.insert(state.id).inserted {
+                out.append(.up(state.id))
+            }
+        }
+        if previous.status != state.status || previous.address != state.address || previous.rack != state.rack
+            || previous.tokens != state.tokens
+        {
+            out.append(.stateChanged(from: previous, to: state))
+        }
+        noteLeft(state, nowMillis: nowMillis, into: &out)
     }
 
     private mutating func noteLeft(_ state: EndpointState, nowMillis: UInt64, into out: inout [GossipDirective]) {

@@ -37,6 +37,10 @@ public struct EndpointState: Hashable, Sendable {
     public var generation: UInt64
     /// Bumped by the node at every heartbeat and every change of its state.
     public var version: UInt64
+    /// The `version` at which status, address, rack or tokens last changed. A peer
+    /// holding this generation at `stateVersion` or later already has all of them,
+    /// so gossip sends it only the new heartbeat version (`GossipUpdate.heartbeat`).
+    public var stateVersion: UInt64
     public var status: NodeStatus
     /// Where the node listens for node-to-node RPC.
     public var address: NodeAddress
@@ -46,12 +50,13 @@ public struct EndpointState: Hashable, Sendable {
     public var tokens: [Token]
 
     public init(
-        id: NodeID, generation: UInt64, version: UInt64 = 0, status: NodeStatus, address: NodeAddress,
-        rack: String? = nil, tokens: [Token]
+        id: NodeID, generation: UInt64, version: UInt64 = 0, stateVersion: UInt64? = nil, status: NodeStatus,
+        address: NodeAddress, rack: String? = nil, tokens: [Token]
     ) {
         self.id = id
         self.generation = generation
         self.version = version
+        self.stateVersion = min(stateVersion ?? version, version)
         self.status = status
         self.address = address
         self.rack = rack

@@ -5,7 +5,7 @@ import Testing
 
 @Suite struct GossipCodecTests {
     static let withRack = EndpointState(
-        id: NodeID("node-ä"), generation: 1_700_000_000, version: 300, status: .leaving,
+        id: NodeID("node-ä"), generation: 1_700_000_000, version: 300, stateVersion: 12, status: .leaving,
         address: NodeAddress(host: "::1", port: 7001), rack: "r1", tokens: Ring.defaultTokens(for: NodeID("x"), count: 5))
     static let plain = EndpointState(
         id: NodeID("b"), generation: 1, version: 0, status: .joining, address: NodeAddress(host: "127.0.0.1", port: 9),
@@ -13,8 +13,8 @@ import Testing
     static let messages: [GossipMessage] = [
         .init(from: NodeID("a"), fromAddress: .init(host: "h", port: 1), body: .syn(digests: [withRack.digest, plain.digest])),
         .init(from: NodeID("a"), fromAddress: .init(host: "h", port: 1), body: .syn(digests: [])),
-        .init(from: NodeID("a"), fromAddress: .init(host: "h", port: 65535), body: .ack(states: [withRack, plain], requests: [plain.digest])),
-        .init(from: NodeID("z"), fromAddress: .init(host: "h", port: 2), body: .ack2(states: [plain])),
+        .init(from: NodeID("a"), fromAddress: .init(host: "h", port: 65535), body: .ack(updates: [.state(withRack), .state(plain), .heartbeat(withRack.digest)], requests: [plain.digest])),
+        .init(from: NodeID("z"), fromAddress: .init(host: "h", port: 2), body: .ack2(updates: [.state(plain)])),
     ]
 
     @Test func roundTrips() throws {

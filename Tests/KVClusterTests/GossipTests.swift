@@ -123,7 +123,7 @@ import Testing
         var gone = GossipSimulation.state(1)
         gone.status = .left
         gone.version = 7
-        let ack2 = GossipMessage(from: gone.id, fromAddress: gone.address, body: .ack2(states: [gone]))
+        let ack2 = GossipMessage(from: gone.id, fromAddress: gone.address, body: .ack2(updates: [.state(gone)]))
         let events = g.receive(ack2, nowMillis: 1_000)
         #expect(events == [.discovered(gone)])
         var rng = SeededRandom(seed: 1)
@@ -143,17 +143,19 @@ import Testing
         let y = GossipSimulation.state(6)
         var ga = GossipInstance(local: a, seeds: [])
         var gb = GossipInstance(local: b, seeds: [])
-        _ = ga.receive(.init(from: x5.id, fromAddress: x5.address, body: .ack2(states: [x5])), nowMillis: 1)
-        _ = gb.receive(.init(from: x9.id, fromAddress: x9.address, body: .ack2(states: [x9, y])), nowMillis: 1)
+        _ = ga.receive(.init(from: x5.id, fromAddress: x5.address, body: .ack2(updates: [.state(x5)])), nowMillis: 1)
+        _ = gb.receive(.init(from: x9.id, fromAddress: x9.address, body: .ack2(updates: [.state(x9), .state(y)])), nowMillis: 1)
 
         let syn = GossipMessage(from: a.id, fromAddress: a.address, body: .syn(digests: ga.membership.digests))
         let reply = gb.receive(syn, nowMillis: 2)
-        guard case let .send(ack, to) = reply.first, case let .ack(states, requests) = ack.body else {
+        guard case let .send(ack, to) = reply.first, case let .ack(updates, requests) = ack.body else {
             Issue.record("expected an ack, got \(reply)")
             return
         }
         #expect(to == a.address)
-        #expect(Set(states.map(\.id)) == [b.id, x9.id, y.id])  // b's own, the newer x, the unknown y
+        // b's own state and the unknown y in full; for x, a already holds its status and
+        // tokens (x changed nothing since version 5), so only the heartbeat travels.
+        #expect(Set(updates) == [.state(b), .state(y), .heartbeat(x9.digest)])
         #expect(requests == [GossipDigest(id: a.id, generation: 0, version: 0)])  // b has never heard of a
 
         let out = ga.receive(ack, nowMillis: 3)
@@ -165,9 +167,41 @@ import Testing
             Issue.record("expected an ack2, got \(out)")
             return
         }
-        #expect(sent.map(\.id) == [a.id])
+        #expect(sent == [.state(a)])
         _ = gb.receive(ack2, nowMillis: 4)
         #expect(gb.membership[a.id] == a)
+    }
+
+    @Test func heartbeatOnlyUpdatesAreSmallAndSafe() {
+        let x = EndpointState(
+            id: NodeID("x"), generation: 1, version: 10, stateVersion: 3, status: .normal,
+            address: NodeAddress(host: "10.0.0.9", port: 7000), tokens: Ring.defaultTokens(for: NodeID("x"), count: 256))
+        #expect(GossipUpdate.bringing(GossipDigest(id: x.id, generation: 1, version: 3), to: x) == .heartbeat(x.digest))
+        #expect(GossipUpdate.bringing(GossipDigest(id: x.id, generation: 1, version: 2), to: x) == .state(x))
+        #expect(GossipUpdate.bringing(GossipDigest(id: x.id, generation: 0, version: 9), to: x) == .state(x))
+        #expect(GossipUpdate.bringing(nil, to: x) == .state(x))
+        let from = NodeAddress(host: "h", port: 1)
+        let small = GossipCodec.encode(.init(from: NodeID("a"), fromAddress: from, body: .ack2(updates: [.heartbeat(x.digest)])))
+        let full = GossipCodec.encode(.init(from: NodeID("a"), fromAddress: from, body: .ack2(updates: [.state(x)])))
+        #expect(small.count < 20)
+        #expect(full.count > 256 * 8)
+
+        var g = GossipInstance(local: GossipSimulation.state(0), seeds: [])
+        func deliver(_ u: GossipUpdate, at ms: UInt64) -> [GossipDirective] {
+            g.receive(.init(from: x.id, fromAddress: x.address, body: .ack2(updates: [u])), nowMillis: ms)
+        }
+        // A heartbeat for a node never seen in full is ignored (the next exchange sends it whole).
+        #expect(deliver(.heartbeat(x.digest), at: 1).isEmpty)
+        #expect(g.membership[x.id] == nil)
+        #expect(deliver(.state(x), at: 2) == [.discovered(x)])
+        // Another generation's heartbeat cannot be applied to this generation's state.
+        #expect(deliver(.heartbeat(GossipDigest(id: x.id, generation: 2, version: 50)), at: 3).isEmpty)
+        #expect(g.membership[x.id] == x)
+        // This generation's newer heartbeat advances the version, keeps the rest, and counts as a sign of life.
+        #expect(deliver(.heartbeat(GossipDigest(id: x.id, generation: 1, version: 11)), at: 4) == [.up(x.id)])
+        #expect(g.membership[x.id]?.version == 11)
+        #expect(g.membership[x.id]?.tokens == x.tokens)
+        #expect(deliver(.heartbeat(GossipDigest(id: x.id, generation: 1, version: 11)), at: 5).isEmpty)
     }
 
     @Test func mergeRule() {

@@ -57,7 +57,7 @@ import Testing
     @Test func gossipCodecRoundTrips() async {
         let state = Gen.int(in: 0...1_000).map { n -> EndpointState in
             EndpointState(
-                id: NodeID("node-\(n)"), generation: UInt64(n) << 20, version: UInt64(n * 13),
+                id: NodeID("node-\(n)"), generation: UInt64(n) << 20, version: UInt64(n * 13), stateVersion: UInt64(n * 7),
                 status: NodeStatus.allCases[n % 4], address: NodeAddress(host: "10.1.\(n % 256).1", port: UInt16(n)),
                 rack: n % 3 == 0 ? nil : "rack-\(n % 3)", tokens: Ring.defaultTokens(for: NodeID("t\(n)"), count: n % 5))
         }
@@ -65,8 +65,8 @@ import Testing
             let body: GossipMessage.Body =
                 switch kind {
                 case 1: .syn(digests: states.map(\.digest))
-                case 2: .ack(states: states, requests: states.reversed().map(\.digest))
-                default: .ack2(states: states)
+                case 2: .ack(updates: states.map { .state($0) }, requests: states.reversed().map(\.digest))
+                default: .ack2(updates: states.map { .heartbeat($0.digest) } + states.map { .state($0) })
                 }
             let message = GossipMessage(from: NodeID("sender"), fromAddress: NodeAddress(host: "h", port: 7), body: body)
             #expect((try? GossipCodec.decode(GossipCodec.encode(message))) == message)
