@@ -46,7 +46,7 @@ public struct OwnershipChange: Hashable, Sendable {
 ///
 /// Cost: building is O(V log V + V × walk) for V vnodes (1,280 for 5 nodes × 256:
 /// well under a millisecond); memory is about 8 + 4 + 4N bytes per vnode.
-public struct Ring: Sendable {
+public struct Ring: Sendable, Equatable {
     /// The members, sorted by id.
     public let members: [RingMember]
     /// N as configured (the replica sets hold `min(N, members.count)` nodes).
@@ -99,6 +99,12 @@ public struct Ring: Sendable {
         }
         (self.replicaCount, self.replicaTable) = ReplicaPlacement.replicaTable(
             owners: uniqueOwners, rackOf: rackOf, replicationFactor: replicationFactor)
+    }
+
+    /// Rings are equal when built from the same members and replication factor
+    /// (everything else follows from those). O(members × tokens).
+    public static func == (lhs: Ring, rhs: Ring) -> Bool {
+        lhs.replicationFactor == rhs.replicationFactor && lhs.members == rhs.members
     }
 
     /// An empty ring (no members): every lookup returns no replicas.

@@ -153,6 +153,7 @@ import Testing
         #expect(back.reduce(0) { $0 + $1.range.fractionOfRing } == total)
         #expect(back.allSatisfy { $0.lost == [NodeID("node-5")] })
         #expect(five.ownershipChanges(to: five).isEmpty)
+        #expect(five == Self.ring(nodes: 5) && five != six)
     }
 
     @Test func primaryRangesPartitionTheRing() {
