@@ -16,6 +16,8 @@ struct GossipSimulation {
     var messagesDelivered = 0
     /// Whether every message is encoded and decoded on its way (exercises the codec; costs time).
     var throughCodec = true
+    /// Share of messages lost in transit, 0...1 (drawn from the same seeded generator).
+    var lossRate = 0.0
     private var indexOf: [NodeAddress: Int] = [:]
 
     static func address(_ i: Int) -> NodeAddress { NodeAddress(host: "10.0.0.\(i)", port: 7000) }
@@ -55,6 +57,7 @@ struct GossipSimulation {
             let (from, to, message) = queue[head]
             head += 1
             guard let target = indexOf[to], !isolated.contains(from), !isolated.contains(target) else { continue }
+            if lossRate > 0, Double.random(in: 0..<1, using: &rng) < lossRate { continue }
             messagesDelivered += 1
             let out = nodes[target].receive(message, nowMillis: now)
             collect(out, from: target, into: &queue)
