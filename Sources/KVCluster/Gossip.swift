@@ -39,7 +39,9 @@ public enum GossipDirective: Hashable, Sendable {
 /// lacks the node's current status or tokens, otherwise a heartbeat-only update (~15
 /// bytes) is. So a steady-state exchange in an n-node cluster is ~45·n bytes.
 public struct GossipInstance: Sendable {
+    /// Round interval and retention of departed nodes.
     public let settings: GossipSettings
+    /// Parameters of the per-peer phi-accrual detectors.
     public let detectorSettings: FailureDetectorSettings
     /// This node's id.
     public let localID: NodeID

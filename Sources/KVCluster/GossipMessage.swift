@@ -3,8 +3,11 @@ import KVCore
 /// A node's (generation, version) as one gossip peer tells another: enough to
 /// decide who holds the newer state without sending it.
 public struct GossipDigest: Hashable, Sendable {
+    /// The node described.
     public var id: NodeID
+    /// Its incarnation (0 in a request: "I hold nothing").
     public var generation: UInt64
+    /// Its heartbeat version within the generation.
     public var version: UInt64
 
     public init(id: NodeID, generation: UInt64, version: UInt64) {
@@ -57,14 +60,18 @@ public enum GossipUpdate: Hashable, Sendable {
 /// Every message carries its sender's id and RPC address so the receiver can reply
 /// even before it knows the sender (a node joining through a seed).
 public struct GossipMessage: Hashable, Sendable {
+    /// The three message kinds of an exchange.
     public enum Body: Hashable, Sendable {
         case syn(digests: [GossipDigest])
         case ack(updates: [GossipUpdate], requests: [GossipDigest])
         case ack2(updates: [GossipUpdate])
     }
 
+    /// The sender's id.
     public var from: NodeID
+    /// Where the sender listens: replies go there.
     public var fromAddress: NodeAddress
+    /// The kind and contents.
     public var body: Body
 
     public init(from: NodeID, fromAddress: NodeAddress, body: Body) {

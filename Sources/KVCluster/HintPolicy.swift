@@ -11,6 +11,7 @@ public enum HintDropReason: Hashable, Sendable {
 /// which stored hints have expired, and what to deliver next. The `HintDeliveryWorker`
 /// shell owns the durable queue and calls these.
 public struct HintPolicy: Sendable, Equatable {
+    /// Window, per-target bound and batch size.
     public let settings: HintSettings
 
     public init(settings: HintSettings = .init()) {

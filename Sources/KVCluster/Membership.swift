@@ -32,6 +32,7 @@ public enum NodeStatus: UInt8, Sendable, Hashable, CaseIterable, CustomStringCon
 /// restarts, e.g. seconds since the epoch), so a restarted node's state supersedes
 /// everything it said in its previous life even though its versions restart at 0.
 public struct EndpointState: Hashable, Sendable {
+    /// The node described.
     public var id: NodeID
     /// Set at start; larger = a later incarnation.
     public var generation: UInt64
@@ -41,6 +42,7 @@ public struct EndpointState: Hashable, Sendable {
     /// holding this generation at `stateVersion` or later already has all of them,
     /// so gossip sends it only the new heartbeat version (`GossipUpdate.heartbeat`).
     public var stateVersion: UInt64
+    /// Where the node is in its life in the cluster.
     public var status: NodeStatus
     /// Where the node listens for node-to-node RPC.
     public var address: NodeAddress
@@ -79,12 +81,14 @@ public struct EndpointState: Hashable, Sendable {
 /// with the rule of `EndpointState.supersedes`. A plain value; merging is
 /// commutative, associative and idempotent, so gossip order does not matter.
 public struct Membership: Sendable, Equatable {
+    /// The newest known state of each node, by id.
     public private(set) var states: [NodeID: EndpointState] = [:]
 
     public init(_ states: [EndpointState] = []) {
         for s in states { merge(s) }
     }
 
+    /// The newest known state of `id`, if any.
     public subscript(id: NodeID) -> EndpointState? { states[id] }
 
     /// Keeps `state` if it is newer than what the table holds. Returns the previous

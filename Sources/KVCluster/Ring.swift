@@ -2,6 +2,7 @@ import KVCore
 
 /// One node's place on the ring: its id, optional rack and its vnode tokens.
 public struct RingMember: Hashable, Sendable {
+    /// The node.
     public var id: NodeID
     /// The rack; replicas of a key go to distinct racks first. `nil` = a rack of its own.
     public var rack: String?
@@ -23,6 +24,7 @@ public struct RingMember: Hashable, Sendable {
 /// A change of replicas for one token range between two rings: what streaming must
 /// move when membership changes.
 public struct OwnershipChange: Hashable, Sendable {
+    /// The tokens whose replicas change.
     public var range: TokenRange
     /// The replicas in the old ring, in preference order.
     public var oldReplicas: [NodeID]

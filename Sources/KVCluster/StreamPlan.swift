@@ -1,5 +1,6 @@
 /// One range of data to copy from one node to another when ownership changes.
 public struct RangeStream: Hashable, Sendable {
+    /// The tokens to copy.
     public var range: TokenRange
     /// A node that replicated the range in the old ring.
     public var source: NodeID
@@ -22,12 +23,16 @@ public struct RangeStream: Hashable, Sendable {
 /// Ranges with no up source are listed in `unsourced`: the operator must wait, or
 /// accept that repair fills them later.
 public struct StreamPlan: Hashable, Sendable {
+    /// The copies to make, in token order.
     public var streams: [RangeStream]
     /// Gained ranges no up node can supply: (range, destination).
     public var unsourced: [Unsourced]
 
+    /// A gained range with no up source.
     public struct Unsourced: Hashable, Sendable {
+        /// The tokens that cannot be streamed now.
         public var range: TokenRange
+        /// The node that should receive them.
         public var destination: NodeID
     }
 
