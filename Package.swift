@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "KVRuntime", targets: ["KVRuntime"]),
         .library(name: "KVTransport", targets: ["KVTransport"]),
         .library(name: "KVServer", targets: ["KVServer"]),
+        .library(name: "KVCluster", targets: ["KVCluster"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -41,6 +42,7 @@ let package = Package(
         .target(
             name: "KVTransport",
             dependencies: ["KVRuntime", "KVCore", "CKVSystem", .product(name: "Logging", package: "swift-log")],
+            exclude: ["FORMAT.md"],
             swiftSettings: strict),
         .target(
             name: "KVServer",
@@ -49,6 +51,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        .target(name: "KVCluster", dependencies: ["KVCore"], swiftSettings: strict),
         .executableTarget(
             name: "kvd",
             dependencies: [
@@ -57,6 +60,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // The child process of KVStorageTests' crash test: writes in sync mode until SIGKILLed.
+        .executableTarget(name: "kvd-crash-writer", dependencies: ["KVStorage", "KVCore"], swiftSettings: strict),
 
         .testTarget(
             name: "KVCoreTests",
@@ -64,11 +69,19 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "KVStorageTests",
-            dependencies: ["KVStorage", "KVCore", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: [
+                "KVStorage", "KVCore", "kvd-crash-writer",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .testTarget(name: "KVRuntimeTests", dependencies: ["KVRuntime"], swiftSettings: strict),
         .testTarget(name: "KVTransportTests", dependencies: ["KVTransport", "KVRuntime", "KVCore"], swiftSettings: strict),
         .testTarget(name: "KVServerTests", dependencies: ["KVServer", "KVStorage", "KVCore", "kvd"], swiftSettings: strict),
+        .testTarget(
+            name: "KVClusterTests",
+            dependencies: ["KVCluster", "KVCore", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,47 @@
+import KVCore
+
+/// Writes frozen memtables to level-0 SSTables, oldest first, one at a time.
+///
+/// One per engine, a child task of the engine's background task. Its own
+/// executor does the file writing (sort-order iteration of the skiplist, block
+/// encoding, `fsync`), so the shard keeps serving reads and writes meanwhile. The
+/// engine then records the table in the manifest and drops the WAL segments the
+/// memtable covered (`StorageEngine.finishFlush`).
+actor Flusher {
+    /// One frozen memtable to write.
+    struct Job: Sendable {
+        var memtable: Memtable
+        var ordinal: UInt64
+        var walEnd: UInt64
+        var number: UInt64
+        var path: String
+        var directory: String
+        var settings: TableSettings
+        var createdAtMillis: UInt64
+        var cache: BlockCache?
+    }
+
+    /// Flushes whatever the engine has frozen each time `signals` fires; returns when
+    /// the stream ends (engine closing).
+    func run(engine: StorageEngine, signals: AsyncStream<Void>) async {
+        for await _ in signals {
+            while let job = await engine.nextFlushJob() {
+                let result = Self.write(job)
+                await engine.finishFlush(job, result: result)
+            }
+        }
+    }
+
+    /// Writes the memtable as an SSTable, makes its name durable and opens it.
+    static func write(_ job: Job) -> Result<SSTableReader, KVError> {
+        Result { () throws(KVError) -> SSTableReader in
+            let writer = try SSTableWriter(
+                path: job.path, settings: job.settings, createdAtMillis: job.createdAtMillis)
+            var entries = job.memtable.makeIterator()
+            try writer.append(contentsOf: &entries)
+            _ = try writer.finish()
+            try DiskDirectory.sync(job.directory)
+            return try SSTableReader.open(path: job.path, cache: job.cache)
+        }
+    }
+}

@@ -1,0 +1,431 @@
+import KVCore
+import Logging
+
+/// One shard's LSM storage engine: a write-ahead log, memtables, SSTables, and the
+/// `Flusher` and `Compactor` that keep the tree in shape. The API the cluster and
+/// the server call.
+///
+/// Writes (`apply`) go to the WAL (group commit) and the active memtable; a full
+/// memtable is frozen and flushed in the background while writes continue into a
+/// fresh one. Reads (`get`, `scan`) see the newest version of a key across the row
+/// cache, the memtables and the SSTables. Compaction merges tables and drops data
+/// that can no longer be seen.
+///
+/// The engine is an actor. Give it the shard's serial executor (`executor:` in
+/// `open`) and every call from that shard runs inline on its thread (≈ 25 ns per
+/// hop); without one it behaves like any default actor. File writes of flushes and
+/// compactions, and the WAL's `fdatasync`, happen off this executor; point reads
+/// and scans read SSTable blocks (a cache hit, or one `pread`) on it.
+public actor StorageEngine {
+    // MARK: Executor
+
+    /// Gives the engine a default actor's executor when none is supplied.
+    private actor ExecutorFallback {}
+    private let fallback = ExecutorFallback()
+    private let customExecutor: UnownedSerialExecutor?
+    /// Keeps a caller-supplied executor alive as long as the engine.
+    private let executorReference: (any SerialExecutor)?
+
+    /// The shard's executor when one was given to `open`, else a default actor's.
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        customExecutor ?? fallback.unownedExecutor
+    }
+
+    // MARK: State
+
+    /// The directory holding this engine's files (WAL segments, SSTables, MANIFEST).
+    public nonisolated let directory: String
+    /// The settings the engine was opened with.
+    public nonisolated let settings: StorageSettings
+    let clock: any WallClock
+    let logger: Logger
+    let blockCache: BlockCache?
+    let wal: WAL
+
+    var manifest: Manifest
+    /// The memtable taking writes.
+    var active = Memtable()
+    /// Frozen memtables waiting for (or being written by) the flusher, oldest first.
+    var frozen: [FrozenMemtable] = []
+    /// Live tables, newest data first (by maximum timestamp), so a point read can stop early.
+    var tables: [LiveTable] = []
+    var rowCache: RowCache
+    var isClosed = false
+    /// A failed background flush or WAL write: later writes fail with it.
+    var backgroundFailure: KVError?
+
+    /// Frozen memtables are numbered as they freeze; `flushedThrough` is the last one flushed.
+    var frozenCount: UInt64 = 0
+    var flushedThrough: UInt64 = 0
+    var flushWaiters: [(through: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+    var stallWaiters: [CheckedContinuation<Void, Never>] = []
+    var compactionInProgress = false
+
+    // Counters for `stats()`.
+    var userBytesWritten: UInt64 = 0
+    var tableBytesWritten: UInt64 = 0
+    var manifestBytesWritten: UInt64 = 0
+    var flushCount: UInt64 = 0
+    var compactionCount: UInt64 = 0
+    var stallCount: UInt64 = 0
+    var quarantinedCount = 0
+
+    // Background work: one task whose child tasks run the flusher and compactor loops.
+    let flusher = Flusher()
+    let compactor = Compactor()
+    var flushSignal: AsyncStream<Void>.Continuation?
+    var compactionRequests: AsyncStream<CompactionRequest>.Continuation?
+    var background: Task<Void, Never>?
+
+    /// A memtable that takes no more writes; its data lies in WAL segments below `walEnd`.
+    struct FrozenMemtable: Sendable {
+        var memtable: Memtable
+        var walEnd: UInt64
+        var ordinal: UInt64
+    }
+
+    /// An open SSTable and where it sits in the tree.
+    struct LiveTable: Sendable {
+        var number: UInt64
+        var level: Int
+        var reader: SSTableReader
+    }
+
+    init(
+        directory: String, settings: StorageSettings, clock: any WallClock, logger: Logger,
+        executor: (any SerialExecutor)?, manifest: Manifest, wal: WAL, tables: [LiveTable],
+        blockCache: BlockCache?
+    ) {
+        self.directory = directory
+        self.settings = settings
+        self.clock = clock
+        self.logger = logger
+        self.executorReference = executor
+        self.customExecutor = executor?.asUnownedSerialExecutor()
+        self.manifest = manifest
+        self.wal = wal
+        self.tables = tables.sorted { $0.reader.metadata.maxTimestamp > $1.reader.metadata.maxTimestamp }
+        self.blockCache = blockCache
+        self.rowCache = RowCache(capacityBytes: settings.rowCacheBytes)
+    }
+
+    // MARK: Opening
+
+    /// Opens (or creates) the engine stored in `directory`: loads the manifest, deletes
+    /// files a crash left behind, opens the live SSTables, replays the WAL into a
+    /// memtable and starts the flusher and compactor.
+    ///
+    /// Throws `KVError.corruption` when the manifest or the WAL is damaged anywhere but
+    /// the WAL's last frame (a torn tail is truncated and logged), and `KVError.io` when
+    /// the directory cannot be used. A table whose checksum fails on open is
+    /// quarantined, not fatal. Cost: reads every WAL segment still live (≤ a few
+    /// memtables' worth) and each table's index and bloom filter.
+    public static func open(
+        directory: String,
+        settings: StorageSettings = .default,
+        clock: any WallClock = SystemWallClock(),
+        logger: Logger = Logger(label: "kvd.storage"),
+        executor: (any SerialExecutor)? = nil
+    ) async throws(KVError) -> StorageEngine {
+        try DiskDirectory.create(directory)
+        try DiskDirectory.create(directory + "/" + quarantineFolder)
+        var manifest = try Manifest.load(directory: directory) ?? Manifest()
+        let blockCache = settings.tables.blockCacheBytes > 0 ? BlockCache(capacityBytes: settings.tables.blockCacheBytes) : nil
+
+        // Files not in the manifest are leftovers of a flush or compaction that did not finish.
+        let live = Set(manifest.tables.map(\.number))
+        for name in try DiskDirectory.list(directory) {
+            let orphan: Bool
+            if let number = Manifest.tableNumber(fileName: name) {
+                orphan = !live.contains(number)
+            } else {
+                orphan = name.hasSuffix(".tmp")
+            }
+            if orphan {
+                logger.info("removing leftover file", metadata: ["file": "\(name)"])
+                try DiskDirectory.remove(directory + "/" + name)
+            }
+        }
+
+        var tables: [LiveTable] = []
+        var quarantined: [Manifest.Table] = []
+        for table in manifest.tables {
+            let path = directory + "/" + Manifest.tableFileName(table.number)
+            do {
+                let reader = try SSTableReader.open(path: path, cache: blockCache)
+                tables.append(LiveTable(number: table.number, level: table.level, reader: reader))
+            } catch let error {
+                guard case .corruption = error else { throw error }
+                logger.error("quarantining damaged table", metadata: ["file": "\(path)", "error": "\(error)"])
+                try moveToQuarantine(path: path, directory: directory)
+                quarantined.append(table)
+            }
+        }
+        if !quarantined.isEmpty {
+            manifest.tables.removeAll { quarantined.contains($0) }
+            try manifest.write(directory: directory)
+        }
+
+        let recovery = try WAL.recover(
+            directory: directory, startSegment: manifest.walStartSegment, firstSequence: manifest.nextSequence)
+        for (segment, bytes) in recovery.truncated {
+            logger.warning(
+                "truncated torn WAL tail", metadata: ["segment": "\(segment)", "bytes": "\(bytes)"])
+        }
+        let wal = WAL(
+            directory: directory, settings: settings.wal, nextSegment: recovery.nextSegment,
+            nextSequence: recovery.nextSequence, spares: recovery.spares)
+        let engine = StorageEngine(
+            directory: directory, settings: settings, clock: clock, logger: logger, executor: executor,
+            manifest: manifest, wal: wal, tables: tables, blockCache: blockCache)
+        await engine.start(replaying: recovery.batches, walEnd: recovery.nextSegment)
+        engine.logger.info(
+            "storage engine open",
+            metadata: [
+                "directory": "\(directory)", "tables": "\(tables.count)",
+                "replayedBatches": "\(recovery.batches.count)",
+            ])
+        return engine
+    }
+
+    static let quarantineFolder = "quarantine"
+
+    static func moveToQuarantine(path: String, directory: String) throws(KVError) {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        try DiskDirectory.rename(path, directory + "/" + quarantineFolder + "/" + name)
+        try DiskDirectory.sync(directory)
+    }
+
+    private func start(replaying batches: [WALSegment.Batch], walEnd: UInt64) {
+        for batch in batches {
+            for entry in batch.entries { active.put(entry) }
+        }
+        if active.approximateBytes >= settings.memtableBytes { freezeActive(walEnd: walEnd) }
+
+        let (flushStream, flushContinuation) = AsyncStream.makeStream(
+            of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let (compactionStream, compactionContinuation) = AsyncStream.makeStream(of: CompactionRequest.self)
+        flushSignal = flushContinuation
+        compactionRequests = compactionContinuation
+        let flusher = self.flusher
+        let compactor = self.compactor
+        // The flusher and compactor loops are child tasks of this one task; `close()`
+        // ends their input streams and awaits it.
+        background = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await flusher.run(engine: self, signals: flushStream) }
+                group.addTask { await compactor.run(engine: self, requests: compactionStream) }
+            }
+        }
+        if !frozen.isEmpty { flushContinuation.yield() }
+        if settings.backgroundCompaction { compactionContinuation.yield(.background) }
+    }
+
+    // MARK: Writing
+
+    /// Applies a batch of versions atomically (all or none survive a crash) and returns
+    /// when it is durable per the commit mode: after the `fdatasync` that covers it in
+    /// `.sync` mode (shared with concurrent writers), at once in `.periodic` mode.
+    ///
+    /// Each entry keeps its own timestamp: a version older than the stored one is kept
+    /// but does not win (last write wins). Throws `KVError.emptyKey`, `.keyTooLarge`,
+    /// `.valueTooLarge` (nothing is applied), `.closed`, or the I/O error that broke the
+    /// WAL. May wait (back-pressure) while the flusher or compactor catches up.
+    public func apply(_ batch: [Entry]) async throws(KVError) {
+        var bytes = 0
+        for entry in batch {
+            try settings.limits.check(key: entry.key)
+            if let value = entry.record.value { try settings.limits.check(value: value) }
+            bytes += entry.key.bytes.count + (entry.record.value?.bytes.count ?? 0)
+        }
+        guard !batch.isEmpty else { return }
+        try await waitWhileStalled()
+        let ticket = try wal.append(batch)
+        for entry in batch {
+            active.put(entry)
+            if rowCache.isEnabled { rowCache.update(entry.key, entry.record) }
+        }
+        userBytesWritten += UInt64(bytes)
+        if active.approximateBytes >= settings.memtableBytes && frozen.count < settings.maxFrozenMemtables {
+            freezeActive(walEnd: wal.rotate())
+        }
+        do {
+            try await wal.waitUntilDurable(ticket)
+        } catch {
+            let failure = error as? KVError ?? .io(operation: "wal", path: directory, errno: 0)
+            backgroundFailure = backgroundFailure ?? failure
+            throw failure
+        }
+    }
+
+    /// Writes `value` for `key` at `timestamp` (see `apply`).
+    public func put(_ key: Key, _ value: Value, at timestamp: Timestamp, expiresAtMillis: UInt64? = nil)
+        async throws(KVError)
+    {
+        try await apply([Entry(key: key, record: .value(value, at: timestamp, expiresAtMillis: expiresAtMillis))])
+    }
+
+    /// Writes a tombstone for `key` at `timestamp` (see `apply`).
+    public func delete(_ key: Key, at timestamp: Timestamp) async throws(KVError) {
+        try await apply([Entry(key: key, record: .tombstone(at: timestamp))])
+    }
+
+    /// Waits while the memtables or the table count are over their limits.
+    private func waitWhileStalled() async throws(KVError) {
+        while true {
+            if isClosed { throw .closed }
+            if let backgroundFailure { throw backgroundFailure }
+            let memtablesFull =
+                active.approximateBytes >= settings.memtableBytes && frozen.count >= settings.maxFrozenMemtables
+            let tablesFull = settings.backgroundCompaction
+                && stallTableCount >= settings.tables.compaction.stopTableCount
+            guard memtablesFull || tablesFull else { return }
+            stallCount += 1
+            if tablesFull { compactionRequests?.yield(.background) }
+            await withCheckedContinuation { stallWaiters.append($0) }
+        }
+    }
+
+    /// The table count the stall thresholds apply to: all tables (size-tiered) or level 0 (leveled).
+    var stallTableCount: Int {
+        switch settings.tables.compaction.strategy {
+        case .sizeTiered: return tables.count
+        case .leveled: return tables.count { $0.level == 0 }
+        }
+    }
+
+    func resumeStalledWriters() {
+        let waiters = stallWaiters
+        stallWaiters = []
+        for w in waiters { w.resume() }
+    }
+
+    /// Freezes the active memtable (its data lies in WAL segments below `walEnd`) and wakes the flusher.
+    func freezeActive(walEnd: UInt64) {
+        guard active.count > 0 else { return }
+        active.freeze()
+        frozenCount += 1
+        frozen.append(FrozenMemtable(memtable: active, walEnd: walEnd, ordinal: frozenCount))
+        active = Memtable()
+        flushSignal?.yield()
+    }
+
+    // MARK: Reading
+
+    /// The newest stored version of `key` — a value, an expired value or a tombstone —
+    /// or nil when the engine holds none. The cluster uses tombstones and timestamps for
+    /// last-write-wins and repair; use `value(for:)` for what a client should see.
+    ///
+    /// Cost: a row cache lookup, then a skiplist search per memtable, then for each table
+    /// that may hold newer data a token-bounds and bloom check and, on a hit, one block
+    /// read (cached or one `pread`). Throws `KVError.corruption` when a block fails its
+    /// checksum: the table is quarantined and the error says which file.
+    public func get(_ key: Key) throws(KVError) -> Record? {
+        if rowCache.isEnabled, let cached = rowCache.lookup(key) { return cached }
+        let token = key.token
+        var best = active.get(key: key, token: token)
+        for f in frozen.reversed() {
+            if let r = f.memtable.get(key: key, token: token) { best = best.map { Record.newest($0, r) } ?? r }
+        }
+        var i = 0
+        while i < tables.count {
+            let table = tables[i]
+            i += 1
+            // Tables are ordered by their newest timestamp: none further on can hold a newer version.
+            if let b = best, b.timestamp > table.reader.metadata.maxTimestamp { break }
+            let found: Record?
+            do {
+                found = try table.reader.get(key: key, token: token)
+            } catch let error {
+                if case .corruption = error { quarantine(table, error: error) }
+                throw error
+            }
+            if let r = found { best = best.map { Record.newest($0, r) } ?? r }
+        }
+        if let best, rowCache.isEnabled { rowCache.insert(key, best) }
+        return best
+    }
+
+    /// The value a client reads for `key`: nil when absent, deleted, or expired at the
+    /// engine's wall clock. Same cost as `get`.
+    public func value(for key: Key) throws(KVError) -> Value? {
+        try get(key)?.visibleValue(nowMillis: clock.nowMillis())
+    }
+
+    // MARK: Corruption
+
+    /// Removes a table whose bytes failed a check from the read path and the manifest
+    /// and moves its file to `quarantine/`. Its data must come back from a replica.
+    func quarantine(_ table: LiveTable, error: KVError) {
+        guard let index = tables.firstIndex(where: { $0.number == table.number }) else { return }
+        tables.remove(at: index)
+        manifest.tables.removeAll { $0.number == table.number }
+        blockCache?.evictAll(tableID: table.reader.cacheID)
+        rowCache.removeAll()
+        quarantinedCount += 1
+        logger.error(
+            "quarantining damaged table",
+            metadata: ["file": "\(table.reader.path)", "error": "\(error)"])
+        do {
+            try writeManifest()
+            try Self.moveToQuarantine(path: table.reader.path, directory: directory)
+        } catch {
+            logger.error("could not quarantine table", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func writeManifest() throws(KVError) {
+        try manifest.write(directory: directory)
+        manifestBytesWritten += UInt64(manifest.encode().count)
+    }
+
+    // MARK: Statistics
+
+    /// Sizes, counts and efficiency figures (see `StorageStats`). Cost: O(tables).
+    public func stats() -> StorageStats {
+        var perLevel: [Int] = []
+        var bytes: UInt64 = 0
+        var entries: UInt64 = 0
+        var tombstones: UInt64 = 0
+        for t in tables {
+            while perLevel.count <= t.level { perLevel.append(0) }
+            perLevel[t.level] += 1
+            bytes += t.reader.fileSizeBytes
+            entries += t.reader.metadata.entryCount
+            tombstones += t.reader.metadata.tombstoneCount
+        }
+        let walStats = wal.statistics
+        let cacheStats = blockCache?.statistics
+        return StorageStats(
+            tableCount: tables.count, tablesPerLevel: perLevel, tableBytes: bytes, tableEntries: entries,
+            tableTombstones: tombstones,
+            memtableBytes: active.approximateBytes + frozen.reduce(0) { $0 + $1.memtable.approximateBytes },
+            memtableEntries: active.count + frozen.reduce(0) { $0 + $1.memtable.count },
+            frozenMemtables: frozen.count, userBytesWritten: userBytesWritten,
+            diskBytesWritten: walStats.bytesWritten + tableBytesWritten + manifestBytesWritten,
+            flushes: flushCount, compactions: compactionCount, stalls: stallCount,
+            quarantinedTables: quarantinedCount,
+            blockCacheHits: cacheStats?.hits ?? 0, blockCacheMisses: cacheStats?.misses ?? 0,
+            rowCacheHits: rowCache.hits, rowCacheMisses: rowCache.misses,
+            walSyncs: walStats.syncs, walSyncedBatches: walStats.syncedFrames)
+    }
+
+    // MARK: Closing
+
+    /// Stops the flusher and compactor (a job in progress finishes first), syncs the
+    /// WAL and closes it. Memtables are not flushed: the WAL replays them on the next
+    /// open. Later calls fail with `KVError.closed`; calling `close` again does nothing.
+    public func close() async {
+        guard !isClosed else { return }
+        isClosed = true
+        resumeStalledWriters()
+        flushSignal?.finish()
+        compactionRequests?.finish()
+        await background?.value
+        background = nil
+        let waiters = flushWaiters
+        flushWaiters = []
+        for w in waiters { w.continuation.resume() }
+        await wal.close()
+    }
+}

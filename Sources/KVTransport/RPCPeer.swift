@@ -1,0 +1,184 @@
+import KVRuntime
+
+/// The client side of RPC to one peer over TCP: one connection, many requests in flight on
+/// it (matched by request id, answered in any order), a timeout per request, and reconnection
+/// with exponential backoff after failures.
+///
+/// The actor runs on an event loop (that of its connection), so a caller on the same loop
+/// sends and receives without leaving the thread. A request costs one frame encode, one
+/// `send` (batched by the kernel with others in flight) and a timer.
+public actor RPCPeer {
+    public let address: NodeAddress
+    public let loop: EventLoop
+    public let settings: RPCSettings
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.unownedExecutor }
+
+    private struct Pending {
+        let continuation: CheckedContinuation<Result<[UInt8], TransportError>, Never>
+        let timer: LoopTimer
+        let connection: ObjectIdentifier
+    }
+
+    private var connection: TCPConnection?
+    private var connectWaiters: [CheckedContinuation<Result<TCPConnection, TransportError>, Never>] = []
+    private var connecting = false
+    private var readers: [ObjectIdentifier: Task<Void, Never>] = [:]
+    private var pending: [UInt64: Pending] = [:]
+    private var nextRequestID: UInt64 = 1
+    private var backoff: ReconnectBackoff
+    private var retryAt: ContinuousClock.Instant?
+    private var closed = false
+
+    public init(address: NodeAddress, loop: EventLoop, settings: RPCSettings = RPCSettings()) {
+        self.address = address
+        self.loop = loop
+        self.settings = settings
+        backoff = ReconnectBackoff(initial: settings.reconnectInitialDelay, maximum: settings.reconnectMaxDelay)
+    }
+
+    /// Requests in flight (for metrics and tests).
+    public var inFlight: Int { pending.count }
+    /// Whether a connection is open now.
+    public var isConnected: Bool { connection != nil }
+
+    /// Sends a request and waits for the response, at most `timeout`. Connects first if
+    /// needed; while backing off after failed connects it fails fast with `.unreachable`.
+    public func call(method: UInt16, payload: [UInt8], timeout: Duration) async throws(TransportError) -> [UInt8] {
+        let frameSize = RPCFrame.headerBytes + payload.count + RPCFrame.trailerBytes
+        guard frameSize - 4 <= settings.maxFrameBytes else {
+            throw .badFrame(.frameTooLarge(length: UInt32(clamping: frameSize - 4), limit: settings.maxFrameBytes))
+        }
+        let connection = try await connected()
+        try await connection.waitUntilWritable()
+        let id = nextRequestID
+        nextRequestID &+= 1
+        let frame = RPCFrame(kind: .request, method: method, requestID: id, payload: payload).encoded()
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[UInt8], TransportError>, Never>) in
+            do throws(TransportError) {
+                try connection.enqueue(frame)
+            } catch {
+                continuation.resume(returning: .failure(error))
+                return
+            }
+            let timer = loop.schedule(after: timeout) { [loop] in
+                Task(executorPreference: loop.taskExecutor) { await self.expire(id, method: method) }
+            }
+            pending[id] = Pending(continuation: continuation, timer: timer, connection: ObjectIdentifier(connection))
+        }
+        return try outcome.get()
+    }
+
+    /// Sends a one-way message (no response).
+    public func send(method: UInt16, payload: [UInt8]) async throws(TransportError) {
+        let connection = try await connected()
+        try await connection.write(RPCFrame(kind: .oneWay, method: method, requestID: 0, payload: payload).encoded())
+    }
+
+    /// Closes the connection; requests in flight fail with `.closed`, later calls too.
+    public func close() async {
+        closed = true
+        connection?.close()
+        connection = nil
+        failPending(.closed) { _ in true }
+        let waiters = connectWaiters
+        connectWaiters.removeAll()
+        for waiter in waiters { waiter.resume(returning: .failure(.closed)) }
+        for reader in readers.values { await reader.value }
+    }
+
+    private func expire(_ id: UInt64, method: UInt16) {
+        guard let entry = pending.removeValue(forKey: id) else { return }
+        entry.continuation.resume(returning: .failure(.timedOut(operation: "call \(method) to \(address)")))
+    }
+
+    private func connected() async throws(TransportError) -> TCPConnection {
+        if closed { throw .closed }
+        if let connection { return connection }
+        if let retryAt, ContinuousClock.now < retryAt {
+            throw .unreachable("\(address) (reconnecting after \(backoff.failures) failed attempts)")
+        }
+        if connecting {
+            let outcome = await withCheckedContinuation { connectWaiters.append($0) }
+            return try outcome.get()
+        }
+        connecting = true
+        let outcome: Result<TCPConnection, TransportError>
+        do {
+            let fresh = try await TCPConnection.connect(
+                host: address.host, port: address.port, on: loop, settings: settings.tcp)
+            outcome = .success(fresh)
+        } catch {
+            outcome = .failure(error)
+        }
+        connecting = false
+        switch outcome {
+        case .success(let fresh):
+            if closed {
+                fresh.close()
+                throw .closed
+            }
+            backoff.reset()
+            retryAt = nil
+            connection = fresh
+            let key = ObjectIdentifier(fresh)
+            readers[key] = Task(executorPreference: loop.taskExecutor) { await self.readResponses(fresh) }
+        case .failure:
+            retryAt = ContinuousClock.now + backoff.recordFailure()
+        }
+        let waiters = connectWaiters
+        connectWaiters.removeAll()
+        for waiter in waiters { waiter.resume(returning: outcome) }
+        return try outcome.get()
+    }
+
+    /// Reads frames from `connection` until it fails, resolving the requests they answer.
+    private func readResponses(_ connection: TCPConnection) async {
+        var decoder = RPCFrameDecoder(maxFrameBytes: settings.maxFrameBytes)
+        var failure = TransportError.connectionReset
+        reading: while true {
+            let bytes: [UInt8]
+            do {
+                bytes = try await connection.read(timeout: nil)
+            } catch {
+                failure = error == .closed && closed ? .closed : error
+                break
+            }
+            if bytes.isEmpty { break }
+            decoder.append(bytes)
+            do {
+                while let frame = try decoder.next() { deliver(frame) }
+            } catch {
+                failure = .badFrame(error)
+                connection.abort()
+                break reading
+            }
+        }
+        let key = ObjectIdentifier(connection)
+        if self.connection === connection { self.connection = nil }
+        connection.close()
+        failPending(failure) { $0.connection == key }
+        readers[key] = nil
+    }
+
+    private func deliver(_ frame: RPCFrame) {
+        guard frame.kind == .response || frame.kind == .failure,
+              let entry = pending.removeValue(forKey: frame.requestID)
+        else { return }
+        entry.timer.cancel()
+        if frame.kind == .response {
+            entry.continuation.resume(returning: .success(frame.payload))
+        } else {
+            entry.continuation.resume(returning: .failure(.remote(String(decoding: frame.payload, as: UTF8.self))))
+        }
+    }
+
+    private func failPending(_ error: TransportError, where matches: (Pending) -> Bool) {
+        let failing = pending.filter { matches($0.value) }
+        for (id, entry) in failing {
+            pending[id] = nil
+            entry.timer.cancel()
+            entry.continuation.resume(returning: .failure(error))
+        }
+    }
+}

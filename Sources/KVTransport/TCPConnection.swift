@@ -1,0 +1,475 @@
+import CKVSystem
+import Glibc
+import KVRuntime
+
+/// A non-blocking TCP connection owned by one event loop: every system call on it runs on
+/// that loop's thread, driven by edge-triggered epoll.
+///
+/// `read` and `write` are async and run on the caller's executor
+/// (`NonisolatedNonsendingByDefault`): a handler running on the connection's loop (task
+/// preference `loop.taskExecutor`) does the syscall inline and suspends only on `EAGAIN`.
+/// Called from elsewhere they hop to the loop (a cross-thread message each).
+///
+/// Writes are buffered; once more than `writeBufferLimitBytes` are waiting for the kernel,
+/// `write` suspends the writer until the buffer drains below it (back-pressure). One reader
+/// at a time; any number of writers (their bytes go out in call order).
+public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
+    // Unchecked Sendable: all mutable state below is touched only on `loop`'s thread.
+
+    /// The loop that owns the socket.
+    public let loop: EventLoop
+    public let settings: TCPSettings
+    /// The local port of the socket.
+    public let localPort: Int
+
+    private var fd: Int32
+    private var registration: IORegistration?
+    private var failure: TransportError?
+    private var peerFinished = false
+    private var closing = false
+    private var lingerTimer: LoopTimer?
+
+    private var readWaiter: CheckedContinuation<Result<[UInt8], TransportError>, Never>?
+    private var readMaxBytes = 0
+    /// Where `recv` writes; owned by the connection, used only on the loop thread.
+    private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private var readTimer: LoopTimer?
+
+    private var connectWaiter: CheckedContinuation<Result<Void, TransportError>, Never>?
+    private var connectTarget = (host: "", port: 0)
+    private var connectTimer: LoopTimer?
+
+    private var writeQueue = WriteQueue()
+    private struct WriteWaiter {
+        let id: UInt64
+        let continuation: CheckedContinuation<Result<Void, TransportError>, Never>
+        let timer: LoopTimer?
+    }
+    private var writeWaiters: [WriteWaiter] = []
+    private var nextWaiterID: UInt64 = 0
+    private var closeCallbacks: [() -> Void] = []
+
+    init(fd: Int32, loop: EventLoop, settings: TCPSettings) {
+        self.fd = fd
+        self.loop = loop
+        self.settings = settings
+        localPort = Int(kv_socket_local_port(fd))
+    }
+
+    deinit {
+        if fd >= 0 { Glibc.close(fd) }
+        scratch.deallocate()
+    }
+
+    /// Opens a connection to `host:port` (an IPv4 address or `localhost`) owned by `loop`.
+    public static func connect(
+        host: String, port: Int, on loop: EventLoop, settings: TCPSettings = TCPSettings()
+    ) async throws(TransportError) -> TCPConnection {
+        kv_ignore_sigpipe()
+        let address = try IPv4Host.normalize(host)
+        var inProgress: Int32 = 0
+        let fd = kv_tcp_connect(address, UInt16(clamping: port), &inProgress)
+        guard fd >= 0 else {
+            let code = errno
+            throw code == ECONNREFUSED ? .connectionRefused(host: host, port: port)
+                : .connectFailed(host: host, port: port, errno: code)
+        }
+        let connection = TCPConnection(fd: fd, loop: loop, settings: settings)
+        guard inProgress != 0 else { return connection }
+        let outcome = await withCheckedContinuation { continuation in
+            loop.execute { connection.startConnect(continuation, host: host, port: port) }
+        }
+        try outcome.get()
+        return connection
+    }
+
+    // MARK: Reading
+
+    /// Reads up to `maxBytes` (default `settings.readChunkBytes`); returns `[]` at end of stream.
+    /// Waits at most `timeout` (default `settings.idleTimeout`) for a byte; on expiry the
+    /// connection is closed and `.timedOut` thrown. Costs one `recv` when data is ready.
+    public func read(maxBytes: Int? = nil, timeout: Duration? = nil) async throws(TransportError) -> [UInt8] {
+        let limit = max(1, maxBytes ?? settings.readChunkBytes)
+        if loop.inEventLoop, readWaiter == nil, let ready = attemptRead(maxBytes: limit) {
+            return try ready.get()
+        }
+        let wait = timeout ?? settings.idleTimeout
+        let outcome = await withCheckedContinuation { continuation in
+            if loop.inEventLoop {
+                startRead(continuation, maxBytes: limit, timeout: wait)
+            } else {
+                loop.execute { self.startRead(continuation, maxBytes: limit, timeout: wait) }
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// Reads exactly `count` bytes (several reads if needed); throws `.closed` if the stream
+    /// ends first.
+    public func read(exactly count: Int, timeout: Duration? = nil) async throws(TransportError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count)
+        while bytes.count < count {
+            let appended = try await read(appendingTo: &bytes, maxBytes: count - bytes.count, timeout: timeout)
+            if appended == 0 { throw .closed }
+        }
+        return bytes
+    }
+
+    /// Reads what is available (up to `maxBytes`) and appends it to `buffer`; returns how many
+    /// bytes were appended, 0 at end of stream. Same waiting rules as `read(maxBytes:timeout:)`;
+    /// saves a copy for parsers that keep their own buffer.
+    public func read(appendingTo buffer: inout [UInt8], maxBytes: Int? = nil, timeout: Duration? = nil)
+        async throws(TransportError) -> Int
+    {
+        let bytes = try await read(maxBytes: maxBytes, timeout: timeout)
+        buffer.append(contentsOf: bytes)
+        return bytes.count
+    }
+
+    /// One `recv` on the loop thread: the bytes, `[]` at end of stream, an error, or nil for EAGAIN.
+    /// Receives into a per-connection scratch buffer and copies out only what arrived, so a
+    /// small request does not hold a `readChunkBytes` allocation.
+    private func attemptRead(maxBytes: Int) -> Result<[UInt8], TransportError>? {
+        if let failure { return .failure(failure) }
+        if peerFinished { return .success([]) }
+        ensureRegistered()
+        if scratch.count < maxBytes {
+            scratch.deallocate()
+            scratch = .allocate(byteCount: max(maxBytes, settings.readChunkBytes), alignment: 16)
+        }
+        var n: Int
+        repeat {
+            // Unsafe: recv writes at most `maxBytes` bytes into scratch, which holds at least that many.
+            n = kv_recv(fd, scratch.baseAddress, maxBytes)
+        } while n < 0 && errno == EINTR
+        if n > 0 { return .success(Array(UnsafeRawBufferPointer(rebasing: scratch[..<n]))) }
+        if n == 0 {
+            peerFinished = true
+            return .success([])
+        }
+        let code = errno
+        if code == EAGAIN || code == EWOULDBLOCK { return nil }
+        let error: TransportError = code == ECONNRESET || code == EPIPE ? .connectionReset : .io(operation: "recv", errno: code)
+        finishClose(error)
+        return .failure(error)
+    }
+
+    private func startRead(
+        _ continuation: CheckedContinuation<Result<[UInt8], TransportError>, Never>, maxBytes: Int, timeout: Duration?
+    ) {
+        guard readWaiter == nil else {
+            continuation.resume(returning: .failure(.concurrentRead))
+            return
+        }
+        if let ready = attemptRead(maxBytes: maxBytes) {
+            continuation.resume(returning: ready)
+            return
+        }
+        readWaiter = continuation
+        readMaxBytes = maxBytes
+        if let timeout {
+            readTimer = loop.scheduleOnLoop(after: timeout) { [self] in
+                readTimer = nil
+                guard readWaiter != nil else { return }
+                finishClose(.timedOut(operation: "read"))
+            }
+        }
+    }
+
+    private func resumeReader() {
+        guard readWaiter != nil, let ready = attemptRead(maxBytes: readMaxBytes) else { return }
+        // attemptRead may have closed the connection (and resumed the waiter) already.
+        guard let waiter = readWaiter else { return }
+        readWaiter = nil
+        readTimer?.cancel()
+        readTimer = nil
+        waiter.resume(returning: ready)
+    }
+
+    // MARK: Writing
+
+    /// Queues `bytes` for sending and returns once they are sent or buffered; suspends while
+    /// the buffer holds more than `settings.writeBufferLimitBytes` (up to `settings.writeTimeout`).
+    /// Throws `.connectionReset` if the peer went away, `.closed` after `close()`.
+    public func write(_ bytes: [UInt8]) async throws(TransportError) {
+        try enqueue(bytes)
+        try await waitUntilWritable()
+    }
+
+    /// Queues `bytes` for sending without waiting for room (no back-pressure): for callers
+    /// that must not suspend between queueing and bookkeeping (RPC). Bytes from one thread go
+    /// out in call order. On the loop thread it sends at once and reports a known failure.
+    public func enqueue(_ bytes: [UInt8]) throws(TransportError) {
+        guard loop.inEventLoop else {
+            loop.execute { if self.failure == nil && !self.closing { self.enqueueWrite(bytes) } }
+            return
+        }
+        if let failure { throw failure }
+        if closing { throw .closed }
+        enqueueWrite(bytes)
+        if let failure { throw failure }
+    }
+
+    /// Bytes queued and not yet taken by the kernel. Exact on the loop thread.
+    public var bufferedBytes: Int { writeQueue.byteCount }
+
+    /// Returns once at most `settings.writeBufferLimitBytes` are buffered (at once if so);
+    /// throws if the connection fails or the wait exceeds `settings.writeTimeout`.
+    public func waitUntilWritable() async throws(TransportError) {
+        if loop.inEventLoop {
+            if let failure { throw failure }
+            if writeQueue.byteCount <= settings.writeBufferLimitBytes { return }
+        }
+        let outcome = await withCheckedContinuation { continuation in
+            if loop.inEventLoop {
+                waitForRoom(continuation)
+            } else {
+                loop.execute { self.waitForRoom(continuation) }
+            }
+        }
+        try outcome.get()
+    }
+
+    private func enqueueWrite(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        ensureRegistered()
+        writeQueue.append(bytes)
+        flush()
+    }
+
+    private func waitForRoom(_ continuation: CheckedContinuation<Result<Void, TransportError>, Never>) {
+        if let failure {
+            continuation.resume(returning: .failure(failure))
+            return
+        }
+        if writeQueue.byteCount <= settings.writeBufferLimitBytes {
+            continuation.resume(returning: .success(()))
+            return
+        }
+        nextWaiterID += 1
+        let id = nextWaiterID
+        let timer = settings.writeTimeout.map { timeout in
+            loop.scheduleOnLoop(after: timeout) { [self] in
+                guard writeWaiters.contains(where: { $0.id == id }) else { return }
+                finishClose(.timedOut(operation: "write"))
+            }
+        }
+        writeWaiters.append(WriteWaiter(id: id, continuation: continuation, timer: timer))
+    }
+
+    /// Sends buffered bytes until the kernel buffer is full (EAGAIN) or the queue is empty.
+    private func flush() {
+        while let chunk = writeQueue.front {
+            // Unsafe: sends from the unsent tail of the front chunk; the array outlives the call.
+            let n = chunk.bytes.withUnsafeBytes { raw in
+                kv_send(fd, raw.baseAddress! + chunk.offset, raw.count - chunk.offset)
+            }
+            if n > 0 {
+                writeQueue.consume(n)
+                continue
+            }
+            let code = errno
+            if n < 0 && code == EINTR { continue }
+            if n < 0 && (code == EAGAIN || code == EWOULDBLOCK) { break }
+            finishClose(code == EPIPE || code == ECONNRESET ? .connectionReset : .io(operation: "send", errno: code))
+            return
+        }
+        if writeQueue.byteCount <= settings.writeBufferLimitBytes, !writeWaiters.isEmpty {
+            let waiters = writeWaiters
+            writeWaiters.removeAll()
+            for waiter in waiters {
+                waiter.timer?.cancel()
+                waiter.continuation.resume(returning: .success(()))
+            }
+        }
+        if closing && writeQueue.isEmpty { finishClose(nil) }
+    }
+
+    // MARK: Connecting
+
+    private func startConnect(
+        _ continuation: CheckedContinuation<Result<Void, TransportError>, Never>, host: String, port: Int
+    ) {
+        connectWaiter = continuation
+        connectTarget = (host, port)
+        ensureRegistered()
+        connectTimer = loop.scheduleOnLoop(after: settings.connectTimeout) { [self] in
+            connectTimer = nil
+            completeConnect(.failure(.timedOut(operation: "connect to \(host):\(port)")))
+        }
+        // The socket may have connected before it was registered: check now as well.
+        checkConnected()
+    }
+
+    private func checkConnected() {
+        guard connectWaiter != nil else { return }
+        var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        guard poll(&pfd, 1, 0) > 0 else { return }
+        let code = kv_socket_error(fd)
+        if code == 0 {
+            completeConnect(.success(()))
+        } else {
+            let (host, port) = connectTarget
+            let error: TransportError = switch code {
+            case ECONNREFUSED: .connectionRefused(host: host, port: port)
+            case ECONNRESET: .connectionReset
+            default: .connectFailed(host: host, port: port, errno: code)
+            }
+            completeConnect(.failure(error))
+        }
+    }
+
+    private func completeConnect(_ outcome: Result<Void, TransportError>) {
+        guard let waiter = connectWaiter else { return }
+        connectWaiter = nil
+        connectTimer?.cancel()
+        connectTimer = nil
+        if case .failure(let error) = outcome { finishClose(error) }
+        waiter.resume(returning: outcome)
+    }
+
+    // MARK: Closing
+
+    /// Closes the connection once buffered bytes are sent (at most `settings.closeLinger`,
+    /// then it is reset). Waiting readers get `.closed`. Safe from any thread; repeatable.
+    public func close() {
+        guard loop.inEventLoop else {
+            loop.execute { self.close() }
+            return
+        }
+        guard failure == nil, !closing else { return }
+        closing = true
+        if writeQueue.isEmpty {
+            finishClose(nil)
+        } else {
+            lingerTimer = loop.scheduleOnLoop(after: settings.closeLinger) { [self] in
+                abortNow()
+            }
+        }
+    }
+
+    /// Resets the connection at once (RST), dropping buffered bytes. Safe from any thread.
+    public func abort() {
+        guard loop.inEventLoop else {
+            loop.execute { self.abortNow() }
+            return
+        }
+        abortNow()
+    }
+
+    private func abortNow() {
+        guard failure == nil, fd >= 0 else { return }
+        _ = kv_socket_abort_on_close(fd)
+        finishClose(.closed)
+    }
+
+    /// True once the connection is closed (locally, by error or by timeout). Loop thread only.
+    var isClosed: Bool { failure != nil }
+
+    /// Runs `body` on the loop once the connection closes (at once if it already has).
+    func onClose(_ body: @escaping () -> Void) {
+        if failure != nil { body() } else { closeCallbacks.append(body) }
+    }
+
+    /// Releases the socket and fails every waiter with `error` (`.closed` when nil).
+    private func finishClose(_ error: TransportError?) {
+        guard failure == nil else { return }
+        let reason = error ?? .closed
+        failure = reason
+        if let registration { loop.deregister(registration) }
+        registration = nil
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+        writeQueue.removeAll()
+        scratch.deallocate()
+        scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        lingerTimer?.cancel()
+        readTimer?.cancel()
+        readTimer = nil
+        if let waiter = readWaiter {
+            readWaiter = nil
+            waiter.resume(returning: .failure(reason))
+        }
+        let waiters = writeWaiters
+        writeWaiters.removeAll()
+        for waiter in waiters {
+            waiter.timer?.cancel()
+            waiter.continuation.resume(returning: .failure(reason))
+        }
+        if connectWaiter != nil { completeConnect(.failure(reason)) }
+        let callbacks = closeCallbacks
+        closeCallbacks.removeAll()
+        for callback in callbacks { callback() }
+    }
+
+    // MARK: Readiness
+
+    private func ensureRegistered() {
+        guard registration == nil, failure == nil, fd >= 0 else { return }
+        do {
+            registration = try loop.register(
+                fd: fd, events: [.readable, .writable, .readHangup, .edgeTriggered], handler: self)
+        } catch {
+            finishClose(.io(operation: "epoll_ctl", errno: { if case .registrationFailed(_, let e) = error { return e }; return 0 }()))
+        }
+    }
+
+    public func ioReady(_ events: IOEvents) {
+        if connectWaiter != nil { checkConnected() }
+        if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { resumeReader() }
+        if !events.isDisjoint(with: [.writable, .error, .hangup]), !writeQueue.isEmpty { flush() }
+    }
+
+    public func loopClosing() {
+        registration = nil
+        finishClose(.closed)
+    }
+}
+
+/// Bytes waiting to be sent: whole chunks in order, with how far the first one got.
+struct WriteQueue {
+    private var chunks = [[UInt8]]()
+    private var head = 0
+    private var offset = 0
+    private(set) var byteCount = 0
+
+    var isEmpty: Bool { byteCount == 0 }
+    var front: (bytes: [UInt8], offset: Int)? { head < chunks.count ? (chunks[head], offset) : nil }
+
+    mutating func append(_ bytes: [UInt8]) {
+        chunks.append(bytes)
+        byteCount += bytes.count
+    }
+
+    /// Marks `n` bytes of the front chunk as sent.
+    mutating func consume(_ n: Int) {
+        offset += n
+        byteCount -= n
+        if offset == chunks[head].count {
+            head += 1
+            offset = 0
+            if head == chunks.count {
+                chunks.removeAll(keepingCapacity: true)
+                head = 0
+            }
+        }
+    }
+
+    mutating func removeAll() {
+        chunks.removeAll()
+        head = 0
+        offset = 0
+        byteCount = 0
+    }
+}
+
+/// IPv4 literals for the socket calls; `localhost` means 127.0.0.1.
+enum IPv4Host {
+    static func normalize(_ host: String) throws(TransportError) -> String {
+        if host == "localhost" { return "127.0.0.1" }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts.allSatisfy({ UInt8($0) != nil }) else { throw .invalidAddress(host) }
+        return host
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import KVRuntime
-
-@Test func KVRuntimeBuilds() {}

@@ -1,4 +1,0 @@
-import Testing
-@testable import KVServer
-
-@Test func KVServerBuilds() {}

@@ -1,0 +1,148 @@
+import Foundation
+import KVCore
+import Testing
+@testable import KVStorage
+
+@Suite struct StorageEngineTests {
+    @Test func putGetDeleteAcrossFlushAndReopen() async throws {
+        let dir = TemporaryDirectory("engine")
+        defer { dir.remove() }
+        let clock = ManualClock()
+        var engine = try await StorageEngine.open(directory: dir.path, settings: tinySettings(), clock: clock, logger: quietLogger)
+        for i in 0..<500 {
+            try await engine.put(Key("key-\(i)"), Value("value-\(i)"), at: ts(1000 + UInt64(i)))
+        }
+        try await engine.delete(Key("key-7"), at: ts(5000))
+        #expect(try await engine.value(for: Key("key-3")) == Value("value-3"))
+        #expect(try await engine.value(for: Key("key-7")) == nil)
+        #expect(try await engine.get(Key("key-7"))?.isTombstone == true)
+        let stats = await engine.stats()
+        #expect(stats.flushes > 0, "a tiny memtable must have flushed")
+        await engine.close()
+
+        var wide = tinySettings()
+        wide.tables.targetFileSizeBytes = 1 << 20
+        engine = try await StorageEngine.open(directory: dir.path, settings: wide, clock: clock, logger: quietLogger)
+        for i in [0, 3, 250, 499] { #expect(try await engine.value(for: Key("key-\(i)")) == Value("value-\(i)")) }
+        #expect(try await engine.get(Key("key-7"))?.isTombstone == true)
+        #expect(try await engine.get(Key("missing")) == nil)
+        try await engine.compact()
+        #expect(await engine.stats().tableCount == 1)
+        #expect(try await engine.value(for: Key("key-499")) == Value("value-499"))
+        await engine.close()
+    }
+
+    @Test func olderTimestampDoesNotWinAndTTLExpires() async throws {
+        let dir = TemporaryDirectory("engine")
+        defer { dir.remove() }
+        let clock = ManualClock(10_000)
+        let engine = try await StorageEngine.open(directory: dir.path, settings: tinySettings(), clock: clock, logger: quietLogger)
+        try await engine.put(Key("k"), Value("new"), at: ts(200))
+        try await engine.flush()
+        try await engine.put(Key("k"), Value("old"), at: ts(100))
+        #expect(try await engine.value(for: Key("k")) == Value("new"))
+        try await engine.put(Key("t"), Value("ttl"), at: ts(300), expiresAtMillis: 10_500)
+        #expect(try await engine.value(for: Key("t")) == Value("ttl"))
+        clock.advance(by: 500)
+        #expect(try await engine.value(for: Key("t")) == nil)
+        #expect(try await engine.get(Key("t"))?.value == Value("ttl"), "get returns the expired record itself")
+        await engine.close()
+    }
+
+    @Test func scanPagesThroughATokenRangeInOrder() async throws {
+        let dir = TemporaryDirectory("engine")
+        defer { dir.remove() }
+        let engine = try await StorageEngine.open(directory: dir.path, settings: tinySettings(), clock: ManualClock(), logger: quietLogger)
+        var expected: [Entry] = []
+        for i in 0..<300 {
+            let e = Entry(key: Key("s\(i)"), record: .value(Value("v\(i)"), at: ts(1 + UInt64(i))))
+            try await engine.apply([e])
+            expected.append(e)
+        }
+        try await engine.delete(Key("s5"), at: ts(1000))
+        expected[5].record = .tombstone(at: ts(1000))
+        expected = sortedEntries(expected)
+        var got: [Entry] = []
+        var cursor: ScanCursor? = nil
+        repeat {
+            let page = try await engine.scan(tokens: Token.min...Token.max, after: cursor, limit: 37)
+            got += page.entries
+            cursor = page.resume
+        } while cursor != nil
+        #expect(got == expected)
+        // A sub-range, visible values only, through the AsyncSequence.
+        let range = expected[100].token...expected[200].token
+        var visible: [Entry] = []
+        for try await e in engine.entries(tokens: range, pageSize: 16, visibleOnly: true) { visible.append(e) }
+        #expect(visible == expected[100...200].filter { !$0.record.isTombstone })
+        await engine.close()
+    }
+
+    @Test func edgeInputs() async throws {
+        let dir = TemporaryDirectory("engine")
+        defer { dir.remove() }
+        let limits = Limits()
+        let engine = try await StorageEngine.open(directory: dir.path, settings: tinySettings(), clock: ManualClock(), logger: quietLogger)
+        let bigKey = Key([UInt8](repeating: 0xAB, count: limits.maxKeyBytes))
+        let bigValue = Value([UInt8](repeating: 7, count: limits.maxValueBytes))
+        let binaryKey = Key([0, 255, 0, 1, 10, 13])
+        try await engine.put(Key("empty"), Value([]), at: ts(1))
+        try await engine.put(bigKey, bigValue, at: ts(1))
+        try await engine.put(binaryKey, Value([0, 0, 0]), at: ts(1))
+        await #expect(throws: KVError.keyTooLarge(size: limits.maxKeyBytes + 1, limit: limits.maxKeyBytes)) {
+            try await engine.put(Key([UInt8](repeating: 1, count: limits.maxKeyBytes + 1)), Value("v"), at: ts(1))
+        }
+        await #expect(throws: KVError.valueTooLarge(size: limits.maxValueBytes + 1, limit: limits.maxValueBytes)) {
+            try await engine.put(Key("v"), Value([UInt8](repeating: 1, count: limits.maxValueBytes + 1)), at: ts(1))
+        }
+        await #expect(throws: KVError.emptyKey) { try await engine.put(Key([]), Value("v"), at: ts(1)) }
+        for round in 0..<2 {
+            #expect(try await engine.value(for: Key("empty")) == Value([]))
+            #expect(try await engine.value(for: bigKey) == bigValue)
+            #expect(try await engine.value(for: binaryKey) == Value([0, 0, 0]))
+            #expect(try await engine.value(for: Key("v")) == nil)
+            if round == 0 { try await engine.flush() }
+        }
+        await engine.close()
+    }
+
+    @Test func runsOnACallerSuppliedExecutor() async throws {
+        final class InlineQueueExecutor: SerialExecutor, @unchecked Sendable {
+            private let lock = NSLock()
+            private var jobs: [UnownedJob] = []
+            private var running = false
+            func enqueue(_ job: consuming ExecutorJob) {
+                let job = UnownedJob(job)
+                lock.lock()
+                jobs.append(job)
+                let start = !running
+                running = true
+                lock.unlock()
+                guard start else { return }
+                Thread {
+                    while true {
+                        self.lock.lock()
+                        guard !self.jobs.isEmpty else {
+                            self.running = false
+                            self.lock.unlock()
+                            return
+                        }
+                        let next = self.jobs.removeFirst()
+                        self.lock.unlock()
+                        next.runSynchronously(on: self.asUnownedSerialExecutor())
+                    }
+                }.start()
+            }
+        }
+        let dir = TemporaryDirectory("engine")
+        defer { dir.remove() }
+        let executor = InlineQueueExecutor()
+        let engine = try await StorageEngine.open(
+            directory: dir.path, settings: tinySettings(commitMode: .sync), clock: ManualClock(), logger: quietLogger, executor: executor)
+        try await engine.put(Key("a"), Value("b"), at: ts(1))
+        #expect(try await engine.value(for: Key("a")) == Value("b"))
+        let stats = await engine.stats()
+        #expect(stats.walSyncs >= 1)
+        await engine.close()
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import KVCore
+import Testing
+@testable import KVStorage
+
+func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
+    Entry(key: Key(key), record: .value(Value(value), at: Timestamp(physicalMillis: millis, logical: 0)))
+}
+
+@Suite struct WALTests {
+    func writeBatches(_ dir: String, _ batches: [[Entry]], settings: WALSettings = WALSettings()) async throws {
+        let recovery = try WAL.recover(directory: dir, startSegment: 1, firstSequence: 1)
+        let wal = WAL(
+            directory: dir, settings: settings, nextSegment: recovery.nextSegment,
+            nextSequence: recovery.nextSequence)
+        for b in batches {
+            let ticket = try wal.append(b)
+            try await wal.waitUntilDurable(ticket)
+        }
+        await wal.close()
+    }
+
+    func segmentPaths(_ dir: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("wal-") }.sorted()
+            .map { dir + "/" + $0 }
+    }
+
+    @Test func recoversBatchesInOrderAcrossSegments() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        var settings = WALSettings()
+        settings.segmentBytes = 4096  // force several segments
+        let batches = (0..<200).map { i in [entry("k\(i)", String(repeating: "v", count: i % 50)), entry("x\(i)", "")] }
+        try await writeBatches(dir.path, batches, settings: settings)
+        #expect(try segmentPaths(dir.path).count > 3)
+        let recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
+        #expect(recovery.batches.map(\.entries) == batches)
+        #expect(recovery.batches.first?.sequence == 1)
+        #expect(recovery.nextSequence == 401)
+        #expect(recovery.truncated.isEmpty)
+    }
+
+    @Test func groupCommitSharesSyncsAmongConcurrentWriters() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let wal = WAL(directory: dir.path, settings: WALSettings(), nextSegment: 1, nextSequence: 1)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for w in 0..<16 {
+                group.addTask {
+                    for i in 0..<25 {
+                        let ticket = try wal.append([entry("w\(w)-\(i)", "v")])
+                        try await wal.waitUntilDurable(ticket)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let stats = wal.statistics
+        await wal.close()
+        #expect(stats.syncedFrames == 400)
+        #expect(stats.syncs < 400, "16 concurrent writers must share syncs")
+        let recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
+        #expect(recovery.batches.count == 400)
+    }
+
+    @Test func periodicModeWritesWithoutWaitingAndSyncsOnClose() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        try await writeBatches(
+            dir.path, (0..<100).map { [entry("p\($0)", "v")] }, settings: WALSettings(commitMode: .periodic(milliseconds: 50)))
+        let recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
+        #expect(recovery.batches.count == 100)
+    }
+
+    @Test func tornTailIsTruncatedAndLaterWritesSurvive() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        try await writeBatches(dir.path, (0..<10).map { [entry("t\($0)", "value-\($0)")] })
+        let path = try segmentPaths(dir.path)[0]
+        let h = try #require(FileHandle(forUpdatingAtPath: path))
+        // The last frame is 24 + 1 + 17ish bytes; cut into its middle.
+        let contents = try WALSegment.read(Array(try Data(contentsOf: URL(fileURLWithPath: path))), segment: 1, path: path)
+        try h.truncate(atOffset: UInt64(contents.validEnd - 5))
+        try h.close()
+        var recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
+        #expect(recovery.batches.count == 9)
+        #expect(recovery.truncated.count == 1)
+        // Writes after recovery go to a new segment; the truncated one now reads clean.
+        let wal = WAL(directory: dir.path, settings: WALSettings(), nextSegment: recovery.nextSegment, nextSequence: recovery.nextSequence)
+        try await wal.waitUntilDurable(try wal.append([entry("after", "x")]))
+        await wal.close()
+        recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
+        #expect(recovery.batches.count == 10)
+        #expect(recovery.batches.last?.entries == [entry("after", "x")])
+    }
+
+    @Test func flippedBitInLastFrameIsATornTail() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        try await writeBatches(dir.path, (0..<10).map { [entry("t\($0)", "value-\($0)")] })
+        let path = try segmentPaths(dir.path)[0]
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let contents = try WALSegment.read(bytes, segment: 1, path: path)
+        bytes[contents.validEnd - 3] ^= 0x10
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
+        #expect(recovery.batches.count == 9)
+    }
+
+    @Test func damageBeforeTheTailRefusesToOpen() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        var settings = WALSettings()
+        settings.segmentBytes = 8192  // a small file keeps 120 recoveries fast
+        try await writeBatches(dir.path, (0..<10).map { [entry("t\($0)", "value-\($0)")] }, settings: settings)
+        let path = try segmentPaths(dir.path)[0]
+        let original = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        // Flip one bit at every byte of the first three frames: each must be refused.
+        for offset in WALSegment.headerSize..<(WALSegment.headerSize + 120) {
+            var bytes = original
+            bytes[offset] ^= 0x04
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            #expect(throws: KVError.self) {
+                _ = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
+            }
+        }
+    }
+
+    @Test func truncatedCompletedSegmentRefusesToOpen() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        var settings = WALSettings()
+        settings.segmentBytes = 1024
+        try await writeBatches(dir.path, (0..<100).map { [entry("t\($0)", "value-\($0)")] }, settings: settings)
+        let paths = try segmentPaths(dir.path)
+        #expect(paths.count >= 3)
+        let h = try #require(FileHandle(forUpdatingAtPath: paths[1]))
+        let contents = try WALSegment.read(Array(try Data(contentsOf: URL(fileURLWithPath: paths[1]))), segment: 2, path: paths[1])
+        try h.truncate(atOffset: UInt64(contents.validEnd - 30))
+        try h.close()
+        #expect(throws: KVError.self) {
+            _ = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
+        }
+    }
+
+    @Test func releasedSegmentsAreRecycledWithoutResurrectingOldFrames() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        var settings = WALSettings()
+        settings.segmentBytes = 2048
+        let wal = WAL(directory: dir.path, settings: settings, nextSegment: 1, nextSequence: 1)
+        for i in 0..<60 { try await wal.waitUntilDurable(try wal.append([entry("a\(i)", "old-value-\(i)")])) }
+        let next = wal.rotate()
+        try await wal.waitUntilDurable(try wal.append([entry("b0", "new")]))
+        wal.release(below: next)
+        for i in 1..<40 { try await wal.waitUntilDurable(try wal.append([entry("b\(i)", "new")])) }
+        await wal.close()
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+        #expect(!names.contains(WALSegment.fileName(1)))
+        let recovery = try WAL.recover(directory: dir.path, startSegment: next, firstSequence: 1)
+        #expect(recovery.batches.flatMap(\.entries).map(\.key) == (0..<40).map { Key("b\($0)") })
+    }
+}

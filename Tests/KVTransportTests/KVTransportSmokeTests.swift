@@ -1,4 +1,0 @@
-import Testing
-@testable import KVTransport
-
-@Test func KVTransportBuilds() {}
