@@ -33,6 +33,7 @@ let package = Package(
         .target(
             name: "KVStorage",
             dependencies: ["KVCore", .product(name: "Logging", package: "swift-log")],
+            exclude: ["FORMAT.md"],
             swiftSettings: strict),
         .target(
             name: "KVRuntime",

@@ -174,7 +174,7 @@ public actor StorageEngine {
         }
         let wal = WAL(
             directory: directory, settings: settings.wal, nextSegment: recovery.nextSegment,
-            nextSequence: recovery.nextSequence)
+            nextSequence: recovery.nextSequence, spares: recovery.spares)
         let engine = StorageEngine(
             directory: directory, settings: settings, clock: clock, logger: logger, executor: executor,
             manifest: manifest, wal: wal, tables: tables, blockCache: blockCache)

@@ -73,6 +73,8 @@ final class WAL: @unchecked Sendable {
         var nextSegment: UInt64
         /// Torn tails truncated, as (segment, bytes dropped).
         var truncated: [(segment: UInt64, bytes: Int)]
+        /// Spare segment files left by an earlier run, to be reused.
+        var spares: [String] = []
     }
 
     /// Reads every segment ≥ `startSegment` in `directory`, truncating a damaged tail of
@@ -80,7 +82,12 @@ final class WAL: @unchecked Sendable {
     /// `startSegment` (already flushed) are deleted.
     static func recover(directory: String, startSegment: UInt64, firstSequence: UInt64) throws(KVError) -> Recovery {
         var segments: [UInt64] = []
+        var spares: [String] = []
         for name in try DiskDirectory.list(directory) {
+            if name.hasPrefix("recycle-") && name.hasSuffix(".log") {
+                spares.append(directory + "/" + name)
+                continue
+            }
             guard let n = WALSegment.segmentNumber(fileName: name) else { continue }
             if n < startSegment {
                 try DiskDirectory.remove(directory + "/" + name)
@@ -90,7 +97,7 @@ final class WAL: @unchecked Sendable {
         }
         segments.sort()
         var recovery = Recovery(
-            batches: [], nextSequence: firstSequence, nextSegment: max(startSegment, 1), truncated: [])
+            batches: [], nextSequence: firstSequence, nextSegment: max(startSegment, 1), truncated: [], spares: spares)
         var expectedSequence: UInt64? = nil
         for (i, segment) in segments.enumerated() {
             let path = directory + "/" + WALSegment.fileName(segment)
@@ -126,7 +133,11 @@ final class WAL: @unchecked Sendable {
     }
 
     /// Starts a log whose first new frame goes to segment `recovery.nextSegment`.
-    init(directory: String, settings: WALSettings, nextSegment: UInt64, nextSequence: UInt64) {
+    init(
+        directory: String, settings: WALSettings, nextSegment: UInt64, nextSequence: UInt64, spares: [String] = []
+    ) {
+        self.recyclable = Array(spares.prefix(settings.recycledSegments))
+        for extra in spares.dropFirst(settings.recycledSegments) { try? DiskDirectory.remove(extra) }
         self.directory = directory
         self.settings = settings
         self.appendSegment = nextSegment

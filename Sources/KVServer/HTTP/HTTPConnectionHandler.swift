@@ -1,0 +1,82 @@
+import KVTransport
+
+/// Serves one HTTP/1.1 connection: reads bytes, parses requests (pipelined ones
+/// too), answers each through the `ItemAPI` in order, and writes the responses
+/// of one read in one write. Runs on the connection's loop.
+///
+/// Closes after a response marked `Connection: close` (the client asked, HTTP/1.0
+/// without keep-alive, a malformed request, or server shutdown), at end of
+/// stream, on an I/O error, and when a started request does not complete within
+/// `HTTPSettings.requestTimeoutMillis`.
+struct HTTPConnectionHandler<Service: KeyValueService>: Sendable {
+    let api: ItemAPI<Service>
+    let settings: HTTPSettings
+    let counters: ServerCounters
+    let tracker: ConnectionTracker
+
+    /// Output bytes above which replies are written before parsing further.
+    static var flushThreshold: Int { 256 << 10 }
+
+    func serve(_ connection: TCPConnection) async {
+        guard let slot = tracker.register(connection) else { return }
+        counters.connectedClients.wrappingAdd(1, ordering: .relaxed)
+        counters.connectionsReceived.wrappingAdd(1, ordering: .relaxed)
+        defer {
+            counters.connectedClients.wrappingSubtract(1, ordering: .relaxed)
+            tracker.remove(slot)
+        }
+        var parser = HTTPParser(settings: settings)
+        var out: [UInt8] = []
+        out.reserveCapacity(4096)
+        while true {
+            let timeout: Duration? = parser.isIdle ? nil : .milliseconds(settings.requestTimeoutMillis)
+            let bytes: [UInt8]
+            do throws(TransportError) {
+                bytes = try await connection.read(timeout: timeout)
+            } catch {
+                return
+            }
+            if bytes.isEmpty { return }
+            tracker.begin(slot)
+            parser.append(bytes)
+            var close = false
+            events: while let event = parser.next() {
+                switch event {
+                case .continueExpected:
+                    out.append(contentsOf: HTTPResponse.continueBytes)
+                case .request(let request):
+                    counters.httpRequests.wrappingAdd(1, ordering: .relaxed)
+                    let response = await api.respond(to: request)
+                    let keepAlive = request.keepAlive && !tracker.isDraining
+                    response.serialize(into: &out, keepAlive: keepAlive, headOnly: request.method == .head)
+                    if !keepAlive {
+                        close = true
+                        break events
+                    }
+                case .failure(let error):
+                    HTTPResponse.error(error).serialize(into: &out, keepAlive: false)
+                    close = true
+                    break events
+                }
+                if out.count >= Self.flushThreshold {
+                    guard await flush(&out, to: connection) else { return }
+                }
+            }
+            guard await flush(&out, to: connection) else { return }
+            // A partly received request keeps the connection busy: shutdown lets it finish.
+            if parser.isIdle && tracker.end(slot) { close = true }
+            if close { return }
+        }
+    }
+
+    private func flush(_ out: inout [UInt8], to connection: TCPConnection) async -> Bool {
+        guard !out.isEmpty else { return true }
+        do throws(TransportError) {
+            try await connection.write(out)
+        } catch {
+            return false
+        }
+        out.removeAll(keepingCapacity: true)
+        return true
+    }
+}

@@ -1,0 +1,57 @@
+import KVCore
+
+/// How many replicas a read consults. The API's two levels: `eventual` reads one
+/// replica (the local one where possible), `strong` a quorum. On a single node
+/// (replication 1) both read the local engine.
+public enum ReadConsistency: String, Sendable, Equatable, CaseIterable {
+    case eventual
+    case strong
+}
+
+/// Counters a service reports for `INFO` and the health endpoint.
+public struct ServiceStatistics: Sendable, Equatable {
+    /// Storage shards (one LSM engine each).
+    public var shards: Int
+    /// Records in memtables and SSTables across shards, counting every version and
+    /// tombstone not yet compacted away: an upper bound on live keys.
+    public var storedEntries: UInt64
+    /// Whether the service takes requests (false once shutdown has begun).
+    public var accepting: Bool
+
+    public init(shards: Int, storedEntries: UInt64, accepting: Bool) {
+        self.shards = shards
+        self.storedEntries = storedEntries
+        self.accepting = accepting
+    }
+}
+
+/// What the client-facing front ends (the JSON item API and RESP) need from a
+/// node: read, write and delete by key, with timestamps assigned by the node's
+/// hybrid logical clock. `SingleNode` implements it over local shards; a cluster
+/// coordinator implements it over replicas.
+///
+/// Every call may suspend (it may hop to the shard that owns the key) and
+/// throws `KVError` (`.closed` while shutting down, `.overloaded` when queues are
+/// full, size errors for keys and values over `Limits`).
+public protocol KeyValueService: Sendable {
+    /// The limits on keys and values this service enforces.
+    var limits: Limits { get }
+
+    /// Wall-clock milliseconds since the Unix epoch, the time base of expiries.
+    func nowMillis() -> UInt64
+
+    /// The newest record for `key` (it may be a tombstone or expired; the caller
+    /// decides what is visible), or nil when the key was never written.
+    func read(_ key: Key, consistency: ReadConsistency) async throws(KVError) -> Record?
+
+    /// Writes `value` (or a tombstone when nil) for `key`, expiring at
+    /// `expiresAtMillis` (nil = never), and returns the write's timestamp.
+    func write(_ key: Key, value: Value?, expiresAtMillis: UInt64?) async throws(KVError) -> Timestamp
+
+    /// Writes several keys, each as by `write`, in as few storage batches as the
+    /// shard layout allows. Returns the timestamp of the writes.
+    func writeMany(_ items: [(Key, Value)]) async throws(KVError) -> Timestamp
+
+    /// Current counters.
+    func statistics() async -> ServiceStatistics
+}

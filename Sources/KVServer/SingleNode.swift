@@ -1,0 +1,140 @@
+import KVCore
+import KVRuntime
+import KVStorage
+import Logging
+import Synchronization
+
+/// A single kvd node with replication 1: one `StorageEngine` shard per event
+/// loop, keys routed to a shard by token, timestamps from one per-node hybrid
+/// logical clock. The `KeyValueService` behind `kvd serve`'s HTTP and RESP APIs.
+///
+/// A request handled on loop L whose key belongs to L's shard runs entirely on
+/// L's thread; otherwise the engine call hops to the owning loop and back (one
+/// cross-thread message each way). Both consistency levels read the local
+/// engine, since there is one replica.
+public final class SingleNode: KeyValueService, Sendable {
+    public let shards: [Shard]
+    public let limits: Limits
+    public let logger: Logger
+    private let wallClock: any WallClock
+    private let clock: Mutex<HybridLogicalClock>
+    private let accepting = Atomic<Bool>(true)
+
+    private init(shards: [Shard], limits: Limits, wallClock: any WallClock, logger: Logger) {
+        self.shards = shards
+        self.limits = limits
+        self.wallClock = wallClock
+        self.logger = logger
+        self.clock = Mutex(HybridLogicalClock())
+    }
+
+    /// Opens (or creates) one engine per loop of `loops` under `dataDirectory`,
+    /// each opened on and bound to its loop's executor. Cost: the engines' recovery
+    /// (WAL replay), in parallel across loops.
+    ///
+    /// Throws `KVError.invalidArgument` when the directory holds a different number
+    /// of shards than `loops.count` (its keys would be routed to the wrong shard).
+    public static func open(
+        dataDirectory: String, loops: [EventLoop], storage: StorageSettings,
+        wallClock: any WallClock = SystemWallClock(), logger: Logger
+    ) async throws(KVError) -> SingleNode {
+        precondition(!loops.isEmpty, "a node needs at least one event loop")
+        try ShardLayout.check(dataDirectory: dataDirectory, shardCount: loops.count)
+        var opened: [Shard] = []
+        var failure: KVError?
+        for (i, loop) in loops.enumerated() {
+            let directory = Shard.directory(index: i, under: dataDirectory)
+            do throws(KVError) {
+                let engine = try await ShardOpener.open(
+                    directory: directory, settings: storage, clock: wallClock, logger: logger, loop: loop)
+                opened.append(Shard(index: i, loop: loop, engine: engine))
+            } catch {
+                failure = error
+                break
+            }
+        }
+        if let failure {
+            for shard in opened { await shard.engine.close() }
+            throw failure
+        }
+        logger.info("opened \(opened.count) shards under \(dataDirectory)")
+        return SingleNode(shards: opened, limits: storage.limits, wallClock: wallClock, logger: logger)
+    }
+
+    /// The shard that owns `key`.
+    @inlinable public func shard(for key: Key) -> Shard {
+        shards[Shard.index(of: key.token, count: shards.count)]
+    }
+
+    public func nowMillis() -> UInt64 { wallClock.nowMillis() }
+
+    /// A new timestamp from the node's clock.
+    public func nextTimestamp() -> Timestamp {
+        let wall = wallClock.nowMillis()
+        return clock.withLock { $0.now(wallMillis: wall) }
+    }
+
+    public func read(_ key: Key, consistency: ReadConsistency) async throws(KVError) -> Record? {
+        guard accepting.load(ordering: .relaxed) else { throw .closed }
+        return try await shard(for: key).engine.get(key)
+    }
+
+    public func write(_ key: Key, value: Value?, expiresAtMillis: UInt64?) async throws(KVError) -> Timestamp {
+        guard accepting.load(ordering: .relaxed) else { throw .closed }
+        let timestamp = nextTimestamp()
+        let record: Record = value.map { .value($0, at: timestamp, expiresAtMillis: expiresAtMillis) } ?? .tombstone(at: timestamp)
+        let token = key.token
+        try await shards[Shard.index(of: token, count: shards.count)].engine.apply([Entry(token: token, key: key, record: record)])
+        return timestamp
+    }
+
+    public func writeMany(_ items: [(Key, Value)]) async throws(KVError) -> Timestamp {
+        guard accepting.load(ordering: .relaxed) else { throw .closed }
+        let timestamp = nextTimestamp()
+        var batches = [[Entry]](repeating: [], count: shards.count)
+        for (key, value) in items {
+            let token = key.token
+            batches[Shard.index(of: token, count: shards.count)].append(Entry(token: token, key: key, record: .value(value, at: timestamp)))
+        }
+        for (i, batch) in batches.enumerated() where !batch.isEmpty {
+            try await shards[i].engine.apply(batch)
+        }
+        return timestamp
+    }
+
+    public func statistics() async -> ServiceStatistics {
+        var entries: UInt64 = 0
+        for shard in shards {
+            let s = await shard.engine.stats()
+            entries += s.tableEntries + UInt64(s.memtableEntries)
+        }
+        return ServiceStatistics(shards: shards.count, storedEntries: entries, accepting: accepting.load(ordering: .relaxed))
+    }
+
+    /// Stops taking requests (they fail with `KVError.closed`) and closes every
+    /// engine, which makes acknowledged writes durable (WAL synced). Idempotent.
+    public func close() async {
+        accepting.store(false, ordering: .sequentiallyConsistent)
+        for shard in shards { await shard.engine.close() }
+        logger.info("closed \(shards.count) shards")
+    }
+}
+
+/// Opens an engine from a task that prefers the shard's loop, so the engine's
+/// first allocations happen on that loop's thread (first-touch NUMA placement).
+enum ShardOpener {
+    static func open(
+        directory: String, settings: StorageSettings, clock: any WallClock, logger: Logger, loop: EventLoop
+    ) async throws(KVError) -> StorageEngine {
+        let executor = loop.actorExecutor!
+        let result: Result<StorageEngine, KVError> = await withTaskExecutorPreference(loop.taskExecutor) {
+            do throws(KVError) {
+                return .success(try await StorageEngine.open(
+                    directory: directory, settings: settings, clock: clock, logger: logger, executor: executor))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+}
