@@ -13,6 +13,10 @@ import KVRuntime
 /// Writes are buffered; once more than `writeBufferLimitBytes` are waiting for the kernel,
 /// `write` suspends the writer until the buffer drains below it (back-pressure). One reader
 /// at a time; any number of writers (their bytes go out in call order).
+///
+/// Call `close()` (or `abort()`) when done: until then the loop keeps the connection
+/// registered, and with it the socket. `TCPListener.run` closes a connection when its
+/// handler returns.
 public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     // Unchecked Sendable: all mutable state below is touched only on `loop`'s thread.
 
