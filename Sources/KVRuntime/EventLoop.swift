@@ -308,10 +308,15 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
         kv_set_thread_name(index >= 0 ? "kv-loop-\(index)" : "kv-loop")
         tid.store(Int(kv_thread_tid()), ordering: .relaxed)
         guard let slot else { return }
-        if settings.pinThreads, kv_pin_current_thread(Int32(slot.cpu)) == 0 {
-            pinned.store(slot.cpu, ordering: .relaxed)
+        if settings.pinThreads {
+            // Listed before pinning, so a concurrent affinity repair never widens this thread.
             let me = kv_thread_tid()
             _ = EventLoop.pinnedThreads.withLock { $0.insert(me) }
+            if kv_pin_current_thread(Int32(slot.cpu)) == 0 {
+                pinned.store(slot.cpu, ordering: .relaxed)
+            } else {
+                _ = EventLoop.pinnedThreads.withLock { $0.remove(me) }
+            }
         }
         if settings.preferLocalNUMANode { _ = kv_numa_prefer_node(Int32(slot.node)) }
     }
