@@ -50,6 +50,11 @@ private func failure(_ events: [HTTPParser.Event]) -> HTTPError? {
     }
 }
 
+@Test func absoluteFormTargetsKeepTheirPath() {
+    #expect(requests(parseAll("GET http://h:8080/api/v1/item?key=a HTTP/1.1\r\nHost: h\r\n\r\n"))[0].target == "/api/v1/item?key=a")
+    #expect(requests(parseAll("GET HTTPS://h HTTP/1.1\r\nHost: h\r\n\r\n"))[0].target == "/")
+}
+
 @Test func keepAliveRules() {
     #expect(requests(parseAll("GET / HTTP/1.0\r\n\r\n"))[0].keepAlive == false)
     #expect(requests(parseAll("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"))[0].keepAlive)
