@@ -2,11 +2,15 @@ import Synchronization
 
 /// Hit/miss counters and occupancy of a `BlockCache`.
 public struct BlockCacheStatistics: Sendable, Equatable {
+    /// Lookups answered from the cache.
     public var hits: UInt64
+    /// Lookups that had to read the block from disk.
     public var misses: UInt64
+    /// Blocks dropped to stay within the capacity.
     public var evictions: UInt64
     /// Bytes of cached blocks (the figure bounded by the capacity).
     public var bytes: Int
+    /// Blocks currently cached.
     public var blockCount: Int
 }
 

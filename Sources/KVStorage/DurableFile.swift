@@ -5,24 +5,16 @@ import Darwin
 #endif
 import KVCore
 
-/// Thin, typed-error wrappers over the POSIX file calls the table layer makes:
-/// exact-length writes and positional reads, fsync, rename, and the directory
-/// fsync that makes a rename durable.
-public enum DurableFile {
-    /// fsyncs the directory at `path`, so that files created or renamed in it survive
-    /// a crash. Call after `SSTableWriter.finish()` (or once after several).
-    public static func syncDirectory(_ path: String) throws(KVError) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw .io(operation: "open directory", path: path, errno: errno) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw .io(operation: "fsync directory", path: path, errno: errno) }
-    }
-
-    /// The directory part of a file path ("." when there is none).
-    public static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        let dir = String(path[..<slash])
-        return dir.isEmpty ? "/" : dir
+/// Thin, typed-error wrappers over the POSIX calls the SSTable reader and writer make:
+/// open, exact-length writes, exact positional reads. (Directory operations, including
+/// the fsync that makes a finished table's rename durable, are the engine's
+/// `DiskDirectory`.)
+enum DurableFile {
+    /// Opens `path` read-only (close-on-exec).
+    static func openForReading(_ path: String) throws(KVError) -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
+        return fd
     }
 
     static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(KVError) {

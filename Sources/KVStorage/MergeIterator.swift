@@ -8,6 +8,7 @@ public struct MergeOptions: Sendable, Equatable {
     /// (ms since the epoch); nil keeps expired values.
     public var dropExpiredAtMillis: UInt64?
 
+    /// Defaults keep everything.
     public init(dropTombstones: Bool = false, dropExpiredAtMillis: UInt64? = nil) {
         self.dropTombstones = dropTombstones
         self.dropExpiredAtMillis = dropExpiredAtMillis
@@ -53,6 +54,8 @@ public struct MergeIterator: SortedEntrySource {
         }
     }
 
+    /// The next key's newest version that passes the options. Throws what a source
+    /// throws, or `.invalidArgument` if a source is not sorted.
     public mutating func next() throws(KVError) -> Entry? {
         while let first = popMin() {
             guard var winner = heads[first] else { continue }

@@ -38,14 +38,17 @@ public struct SSTableMetadata: Sendable, Equatable {
     public var tombstoneCount: UInt64
     /// Entries (values) that carry an expiry.
     public var expiringCount: UInt64
-    /// Token of the first and last entry (both `.min` when empty).
+    /// Token of the first entry (`.min` when empty).
     public var minToken: Token
+    /// Token of the last entry (`.min` when empty).
     public var maxToken: Token
-    /// Key of the first and last entry (empty when the table is empty).
+    /// Key of the first entry (empty when the table is empty).
     public var firstKey: Key
+    /// Key of the last entry (empty when the table is empty).
     public var lastKey: Key
-    /// Oldest and newest record timestamp (both `.zero` when empty).
+    /// Oldest record timestamp (`.zero` when empty).
     public var minTimestamp: Timestamp
+    /// Newest record timestamp (`.zero` when empty).
     public var maxTimestamp: Timestamp
     /// Latest expiry among expiring values, in wall-clock ms; nil when none expire.
     public var maxExpiryMillis: UInt64?

@@ -57,8 +57,7 @@ public final class SSTableReader: Sendable {
     /// magic, version or any section checksum is wrong, `.io` if the file cannot be read.
     /// Cost: one `fstat` and four reads (footer, filter, index, metadata).
     public static func open(path: String, cache: BlockCache?) throws(KVError) -> SSTableReader {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
+        let fd = try DurableFile.openForReading(path)
         do throws(KVError) {
             var info = stat()
             guard fstat(fd, &info) == 0 else { throw KVError.io(operation: "fstat", path: path, errno: errno) }
@@ -194,6 +193,8 @@ public struct SSTableIterator: SortedEntrySource {
         position = try loaded.lowerBound(token: token.rawValue, key: key.bytes)
     }
 
+    /// The next entry, or nil past the end or the token bound. Reads (and verifies) the
+    /// next block from disk or the cache when the current one is used up.
     public mutating func next() throws(KVError) -> Entry? {
         while !exhausted {
             if let current = block {

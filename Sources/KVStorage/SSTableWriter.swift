@@ -9,7 +9,7 @@ import KVCore
 ///
 /// Bytes go to `path + ".tmp"`; `finish()` writes the filter, index, metadata and
 /// footer, fsyncs the file and renames it to `path`. The caller then fsyncs the
-/// directory (`DurableFile.syncDirectory`) to make the new name durable; until
+/// directory (the engine's `DiskDirectory.sync`) to make the new name durable; until
 /// then a crash may leave no file, never a partial one under `path`. Memory held:
 /// one block, the sparse index, and 8 bytes per key for the bloom filter.
 /// Not thread-safe (one owner).
@@ -72,6 +72,7 @@ public final class SSTableWriter {
 
     /// Writes the remaining sections, fsyncs, closes and renames into place.
     /// Returns the table's metadata; the file's size is `bytesWritten` afterwards.
+    /// Cost: the filter, index and metadata writes, one fsync and one rename.
     @discardableResult
     public func finish() throws(KVError) -> SSTableMetadata {
         precondition(!isDone, "finish called twice")

@@ -17,8 +17,10 @@ public struct ArrayEntrySource: SortedEntrySource {
     private let entries: [Entry]
     private var position = 0
 
+    /// Wraps entries already sorted by `Entry.precedes`, one per key.
     public init(_ sortedEntries: [Entry]) { self.entries = sortedEntries }
 
+    /// The next array element.
     public mutating func next() throws(KVError) -> Entry? {
         guard position < entries.count else { return nil }
         defer { position += 1 }

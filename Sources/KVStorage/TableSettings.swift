@@ -19,6 +19,7 @@ public struct TableSettings: Sendable, Equatable {
     /// How tables are chosen for compaction and when writes stall.
     public var compaction: CompactionSettings
 
+    /// Settings with the defaults documented on each field.
     public init(
         blockSizeBytes: Int = 4096,
         bloomBitsPerKey: Int = 10,
@@ -78,11 +79,21 @@ public struct CompactionSettings: Sendable, Equatable {
     /// Table count (as above) at which the engine should stop accepting writes until
     /// compaction catches up. Default 36 (tables).
     public var stopTableCount: Int
+    /// When no other compaction is due, a table whose tombstones are at least this
+    /// fraction of its entries — all past the grace period, and with no other table able
+    /// to hold older versions of its keys — is compacted alone to drop them (Cassandra's
+    /// tombstone compaction). Default 0.2 (ratio); 0 disables.
+    public var tombstoneCompactionRatio: Double
+    /// A table must be at least this old (since written) before a tombstone compaction,
+    /// so a table whose tombstones could not be dropped is not rewritten again and again.
+    /// Default 86,400,000 (1 day), in milliseconds.
+    public var tombstoneCompactionIntervalMillis: UInt64
     /// How long a tombstone (or an expired value) must be kept after its deletion
     /// (or expiry) time before compaction may drop it, so that repair can spread the
     /// delete to every replica first. Default 864,000,000 (10 days), in milliseconds.
     public var tombstoneGraceMillis: UInt64
 
+    /// Settings with the defaults documented on each field.
     public init(
         strategy: CompactionStrategy = .sizeTiered,
         minThreshold: Int = 4,
@@ -96,6 +107,8 @@ public struct CompactionSettings: Sendable, Equatable {
         maxLevel: Int = 6,
         slowdownTableCount: Int = 20,
         stopTableCount: Int = 36,
+        tombstoneCompactionRatio: Double = 0.2,
+        tombstoneCompactionIntervalMillis: UInt64 = 24 * 3600 * 1000,
         tombstoneGraceMillis: UInt64 = 10 * 24 * 3600 * 1000
     ) {
         self.strategy = strategy
@@ -110,6 +123,8 @@ public struct CompactionSettings: Sendable, Equatable {
         self.maxLevel = maxLevel
         self.slowdownTableCount = slowdownTableCount
         self.stopTableCount = stopTableCount
+        self.tombstoneCompactionRatio = tombstoneCompactionRatio
+        self.tombstoneCompactionIntervalMillis = tombstoneCompactionIntervalMillis
         self.tombstoneGraceMillis = tombstoneGraceMillis
     }
 }

@@ -1,4 +1,5 @@
 import KVCore
+import PropertyBased
 import Testing
 @testable import KVStorage
 
@@ -147,5 +148,56 @@ import Testing
         #expect(stats.blockCount < Int(reader.metadata.blockCount))
         cache.evictAll(tableID: reader.cacheID)
         #expect(cache.statistics.bytes == 0 && cache.statistics.blockCount == 0)
+    }
+
+    /// Random tables (sizes, block sizes, shapes) read back exactly, by scan, get and seek.
+    @Test func randomTablesRoundTrip() async {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let shape = zip(Gen.int(in: 0...600), Gen.int(in: 64...2048), Gen.int(in: 1...1_000_000))
+        await propertyCheck(count: 25, input: shape) { count, blockSize, seed in
+            let entries = sampleEntries(count: count, seed: UInt64(seed))
+            let path = dir.file("p-\(seed)-\(count).sst")
+            do {
+                try writeTable(entries, to: path, settings: TableSettings(blockSizeBytes: blockSize))
+                let reader = try SSTableReader.open(path: path, cache: BlockCache(capacityBytes: 32 << 10))
+                var iterator = try reader.makeIterator()
+                #expect(try drain(&iterator) == entries)
+                for entry in entries { #expect(try reader.get(key: entry.key, token: entry.token) == entry.record) }
+                if let middle = entries.dropFirst(entries.count / 2).first {
+                    var seeking = try reader.makeIterator()
+                    try seeking.seek(token: middle.token, key: middle.key)
+                    #expect(try drain(&seeking) == Array(entries[(entries.count / 2)...]))
+                }
+            } catch {
+                Issue.record("round trip failed: \(error)")
+            }
+        }
+    }
+
+    /// One reader and one cache shared by several tasks at once (they are Sendable).
+    @Test func concurrentReadersShareTheCache() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let entries = sampleEntries(count: 4_000, seed: 12)
+        let path = dir.file("shared.sst")
+        try writeTable(entries, to: path)
+        let cache = BlockCache(capacityBytes: 48 << 10)
+        let reader = try SSTableReader.open(path: path, cache: cache)
+        let mismatches = await withTaskGroup(of: Int.self) { group in
+            for worker in 0..<4 {
+                group.addTask { @Sendable in
+                    var wrong = 0
+                    for i in stride(from: worker, to: entries.count, by: 3) {
+                        if (try? reader.get(key: entries[i].key, token: entries[i].token)) != entries[i].record { wrong += 1 }
+                    }
+                    return wrong
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(mismatches == 0)
+        let stats = cache.statistics
+        #expect(stats.hits > 0 && stats.misses > 0 && stats.bytes <= 48 << 10)
     }
 }

@@ -7,8 +7,11 @@ import KVCore
 
 /// A table written by a compaction.
 public struct CompactionOutput: Sendable, Equatable {
+    /// Final path of the table (renamed into place, directory not yet fsynced).
     public var path: String
+    /// File size in bytes.
     public var sizeBytes: UInt64
+    /// The table's metadata, as `SSTableReader.open` will read it back.
     public var metadata: SSTableMetadata
 }
 
@@ -31,23 +34,29 @@ public struct CompactionResult: Sendable, Equatable {
 /// dropped (see `PurgeRule`), and outputs are cut at `targetFileSizeBytes`, only
 /// between distinct tokens so that level ≥ 1 tables never share a token.
 ///
-/// Synchronous and I/O-bound (sequential reads that bypass the block cache, fsynced
-/// writes); run it off the shard's executor. On failure, outputs already written are
+/// Synchronous, blocking and I/O-bound (sequential reads that bypass the block cache,
+/// fsynced writes): call it from a Compactor actor, not from the shard's executor. On failure, outputs already written are
 /// deleted and the error is rethrown; the inputs are untouched either way. The caller
 /// installs the outputs (manifest), fsyncs the directory and deletes the inputs.
 public struct CompactionJob {
+    /// Tables to merge, in any order (`Record.supersedes` picks the winner).
     public var inputs: [SSTableReader]
+    /// Block size, bloom bits and target file size of the outputs.
     public var settings: TableSettings
+    /// What may be dropped.
     public var purge: PurgeRule
 
+    /// A job over `inputs`; nothing runs until `run`.
     public init(inputs: [SSTableReader], settings: TableSettings, purge: PurgeRule) {
         self.inputs = inputs
         self.settings = settings
         self.purge = purge
     }
 
-    /// Runs the merge. `nextOutputPath` names each new table; `createdAtMillis` is
-    /// stamped into the outputs' metadata.
+    /// Runs the merge. `nextOutputPath` names each new table (e.g. from file numbers
+    /// reserved up front); `createdAtMillis` is stamped into the outputs' metadata. The
+    /// outputs are fsynced and renamed into place but the directory is not fsynced: the
+    /// caller does that once before installing them.
     public func run(
         createdAtMillis: UInt64, nextOutputPath: () throws(KVError) -> String
     ) throws(KVError) -> CompactionResult {
@@ -75,7 +84,8 @@ public struct CompactionJob {
                     writer = nil
                 }
                 if writer == nil {
-                    writer = try SSTableWriter(path: nextOutputPath(), settings: settings, createdAtMillis: createdAtMillis)
+                    let path = try nextOutputPath()
+                    writer = try SSTableWriter(path: path, settings: settings, createdAtMillis: createdAtMillis)
                 }
                 try writer!.append(entry)
                 lastToken = entry.token

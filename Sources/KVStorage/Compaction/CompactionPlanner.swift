@@ -9,15 +9,22 @@ public struct TableDescriptor: Sendable, Equatable {
     public var level: Int
     /// File size in bytes.
     public var sizeBytes: UInt64
+    /// Token of the table's first entry.
     public var minToken: Token
+    /// Token of the table's last entry.
     public var maxToken: Token
+    /// Oldest record timestamp in the table.
     public var minTimestamp: Timestamp
+    /// Newest record timestamp in the table.
     public var maxTimestamp: Timestamp
+    /// Entries (keys) in the table.
     public var entryCount: UInt64
+    /// Entries that are tombstones.
     public var tombstoneCount: UInt64
     /// Wall-clock ms the table was written.
     public var createdAtMillis: UInt64
 
+    /// A descriptor from explicit fields (tests, or a manifest that stores them).
     public init(
         id: UInt64, level: Int, sizeBytes: UInt64, minToken: Token, maxToken: Token,
         minTimestamp: Timestamp = .zero, maxTimestamp: Timestamp = .zero, entryCount: UInt64 = 0,
@@ -61,12 +68,15 @@ public struct CompactionPlan: Sendable, Equatable {
         case level0Full(tables: Int)
         /// Leveled: a level exceeded its target size (score = bytes / target).
         case levelOversized(level: Int, score: Double)
+        /// One table rewritten alone to drop its purgeable tombstones.
+        case tombstones(ratio: Double)
     }
 
     /// Ids of the tables to merge (all of them are replaced by the outputs).
     public var inputs: [UInt64]
     /// Level the outputs belong to.
     public var outputLevel: Int
+    /// Why it was chosen (for logs and metrics).
     public var reason: Reason
 }
 
@@ -83,22 +93,53 @@ public enum WriteStall: Sendable, Equatable, Comparable {
 /// Chooses the next compaction from a description of the live tables. A pure value:
 /// no I/O, no clock; the same tables in give the same plan out.
 public struct CompactionPlanner: Sendable {
+    /// Thresholds and strategy.
     public var settings: CompactionSettings
 
+    /// A planner with these settings.
     public init(settings: CompactionSettings = CompactionSettings()) {
         self.settings = settings
     }
 
     /// The next compaction worth running, or nil. Tables in `busy` (already being
-    /// compacted) are neither chosen nor, for leveled overlap checks, skipped silently:
-    /// a plan that would need a busy table is not returned.
-    public func nextCompaction(tables: [TableDescriptor], busy: Set<UInt64> = []) -> CompactionPlan? {
+    /// compacted) are never chosen, and a leveled plan that would need one is not
+    /// returned. With `nowMillis`, a table full of purgeable tombstones is compacted
+    /// alone when nothing else is due (see `tombstoneCompactionRatio`).
+    public func nextCompaction(
+        tables: [TableDescriptor], busy: Set<UInt64> = [], nowMillis: UInt64? = nil
+    ) -> CompactionPlan? {
+        let plan: CompactionPlan?
         switch settings.strategy {
         case .sizeTiered:
-            return SizeTiered(settings: settings).plan(tables.filter { !busy.contains($0.id) })
+            plan = SizeTiered(settings: settings).plan(tables.filter { !busy.contains($0.id) })
         case .leveled:
-            return Leveled(settings: settings).plan(tables, busy: busy)
+            plan = Leveled(settings: settings).plan(tables, busy: busy)
         }
+        if let plan { return plan }
+        guard let nowMillis else { return nil }
+        return tombstoneCompaction(tables: tables, busy: busy, nowMillis: nowMillis)
+    }
+
+    /// The table with the highest tombstone ratio ≥ `tombstoneCompactionRatio` whose
+    /// tombstones can all be dropped: every record is past the grace period (its newest
+    /// timestamp is), it was written at least `tombstoneCompactionIntervalMillis` ago, and
+    /// no other table overlapping its tokens holds data at or before its newest timestamp.
+    func tombstoneCompaction(tables: [TableDescriptor], busy: Set<UInt64>, nowMillis: UInt64) -> CompactionPlan? {
+        guard settings.tombstoneCompactionRatio > 0 else { return nil }
+        let candidates = tables.filter { table in
+            guard !busy.contains(table.id), table.entryCount > 0 else { return false }
+            let ratio = Double(table.tombstoneCount) / Double(table.entryCount)
+            let (graceEnd, overflow) = table.maxTimestamp.physicalMillis.addingReportingOverflow(
+                settings.tombstoneGraceMillis)
+            return ratio >= settings.tombstoneCompactionRatio && !overflow && graceEnd <= nowMillis
+                && table.createdAtMillis &+ settings.tombstoneCompactionIntervalMillis <= nowMillis
+                && !tables.contains { other in
+                    other.id != table.id && other.overlaps(table.tokens) && other.minTimestamp <= table.maxTimestamp
+                }
+        }
+        func ratio(_ t: TableDescriptor) -> Double { Double(t.tombstoneCount) / Double(t.entryCount) }
+        guard let best = candidates.max(by: { (ratio($0), $1.id) < (ratio($1), $0.id) }) else { return nil }
+        return CompactionPlan(inputs: [best.id], outputLevel: best.level, reason: .tombstones(ratio: ratio(best)))
     }
 
     /// The back-pressure the engine should apply: size-tiered counts all tables,

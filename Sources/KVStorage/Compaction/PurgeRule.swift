@@ -3,33 +3,47 @@ import KVCore
 /// Where an older version of a key could still live outside a compaction: a live
 /// table that is not among the inputs, or a memtable.
 public struct OlderVersionSource: Sendable {
-    /// Token span the source covers.
-    public var tokens: ClosedRange<Token>
-    /// Oldest record timestamp in the source.
-    public var minTimestamp: Timestamp
-    /// Optional exact-or-false-positive membership test (an SSTable's bloom filter);
-    /// nil means "may contain any token in `tokens`".
-    public var mayContain: (@Sendable (Token) -> Bool)?
+    /// Answers "may this source hold a version of (token, key) with timestamp ≤ t?".
+    /// False positives only cost a kept tombstone; false negatives would resurrect data.
+    private let check: @Sendable (Token, Key, Timestamp) -> Bool
 
+    /// A source known only by bounds: it may hold any key whose token is in `tokens`,
+    /// at any timestamp ≥ `minTimestamp`; `mayContain` (a bloom filter) can narrow it.
+    /// Use this for the active memtable, which another thread may not read.
     public init(tokens: ClosedRange<Token>, minTimestamp: Timestamp, mayContain: (@Sendable (Token) -> Bool)? = nil) {
-        self.tokens = tokens
-        self.minTimestamp = minTimestamp
-        self.mayContain = mayContain
+        check = { token, _, timestamp in
+            tokens.contains(token) && minTimestamp <= timestamp && (mayContain?(token) ?? true)
+        }
     }
 
-    /// A source for a live table outside the compaction, using its bloom filter.
+    /// A live table outside the compaction: token bounds, oldest timestamp, bloom filter.
     public init(table: SSTableReader) {
         let metadata = table.metadata
         self.init(
             tokens: metadata.minToken...metadata.maxToken, minTimestamp: metadata.minTimestamp,
-            mayContain: { [table] token in table.mayContain(token: token) })
+            mayContain: { [table] token in table.metadata.entryCount > 0 && table.mayContain(token: token) })
     }
 
-    /// A source for a memtable (nil when it is empty).
+    /// Any memtable, by bounds: it may hold any token, at timestamps ≥ its oldest one
+    /// (read now, on the writer's executor). Nil when the memtable is empty. A write that
+    /// arrives later with an older timestamp (repair, hints) is not covered: check again
+    /// before installing the compaction's outputs, or use `init(frozenMemtable:)`.
     public init?(memtable: Memtable) {
         guard let oldest = memtable.minTimestamp else { return nil }
-        // Memtables are not indexed by token span; assume they may hold any token.
         self.init(tokens: Token.min...Token.max, minTimestamp: oldest)
+    }
+
+    /// A frozen memtable: an exact lookup (its version of the key, if any, is compared).
+    public init(frozenMemtable memtable: Memtable) {
+        precondition(memtable.isFrozen, "only a frozen memtable may be read off its writer")
+        check = { [memtable] token, key, timestamp in
+            memtable.get(key: key, token: token).map { $0.timestamp <= timestamp } ?? false
+        }
+    }
+
+    /// True when the source may hold a version of the key at or before `timestamp`.
+    public func mayHoldVersion(token: Token, key: Key, atOrBefore timestamp: Timestamp) -> Bool {
+        check(token, key, timestamp)
     }
 }
 
@@ -40,17 +54,21 @@ public struct OlderVersionSource: Sendable {
 ///    or an expired value's `expiresAtMillis` + `graceMillis` ≤ `nowMillis`. Live values
 ///    are never purgeable. The grace lets repair spread the delete to every replica first.
 /// 2. *Nothing older can resurface*: no source outside the compaction may hold an older
-///    version of the key, i.e. there is no `OlderVersionSource` whose token span contains
-///    the key's token, whose `minTimestamp` ≤ the entry's timestamp, and whose
-///    `mayContain` (if any) says yes. (Versions inside the inputs are merged away with it.)
+///    version of the key: no `OlderVersionSource` answers `mayHoldVersion(token:key:atOrBefore:)`
+///    with yes for the entry's timestamp (for a table: the token is in its span, its
+///    oldest timestamp is ≤ the entry's, and its bloom filter may contain the key).
+///    Versions inside the inputs are merged away with the entry, so they cannot resurface.
 ///
 /// A pure value: time is passed in.
 public struct PurgeRule: Sendable {
+    /// Wall-clock time of the compaction, in ms since the epoch.
     public var nowMillis: UInt64
+    /// `CompactionSettings.tombstoneGraceMillis`.
     public var graceMillis: UInt64
     /// Every live table not among the compaction's inputs, and every memtable.
     public var outside: [OlderVersionSource]
 
+    /// A rule at `nowMillis` with these outside sources.
     public init(nowMillis: UInt64, graceMillis: UInt64, outside: [OlderVersionSource]) {
         self.nowMillis = nowMillis
         self.graceMillis = graceMillis
@@ -75,15 +93,13 @@ public struct PurgeRule: Sendable {
     }
 
     /// True when some outside source may hold a version of the key at or before `timestamp`.
-    public func olderVersionMayExist(token: Token, timestamp: Timestamp) -> Bool {
-        outside.contains { source in
-            source.tokens.contains(token) && source.minTimestamp <= timestamp
-                && (source.mayContain?(token) ?? true)
-        }
+    public func olderVersionMayExist(token: Token, key: Key, timestamp: Timestamp) -> Bool {
+        outside.contains { $0.mayHoldVersion(token: token, key: key, atOrBefore: timestamp) }
     }
 
     /// Both conditions above.
     public func isPurgeable(_ entry: Entry) -> Bool {
-        isPastGrace(entry.record) && !olderVersionMayExist(token: entry.token, timestamp: entry.record.timestamp)
+        isPastGrace(entry.record)
+            && !olderVersionMayExist(token: entry.token, key: entry.key, timestamp: entry.record.timestamp)
     }
 }

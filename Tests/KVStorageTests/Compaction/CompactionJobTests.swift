@@ -31,6 +31,18 @@ import Testing
         #expect(
             PurgeRule(nowMillis: now, graceMillis: grace, outside: [newerOutside, elsewhere, filtered])
                 .isPurgeable(oldTombstone))
+        // A frozen memtable is checked exactly: only its own older version of the key blocks.
+        let memtable = Memtable()
+        memtable.put(Entry(key: Key("other"), record: .value(Value("v"), at: ts(0))))
+        memtable.freeze()
+        let withMemtable = PurgeRule(nowMillis: now, graceMillis: grace, outside: [OlderVersionSource(frozenMemtable: memtable)])
+        #expect(withMemtable.isPurgeable(oldTombstone))
+        #expect(OlderVersionSource(memtable: Memtable()) == nil)
+        #expect(!PurgeRule(nowMillis: now, graceMillis: grace, outside: [OlderVersionSource(memtable: memtable)!]).isPurgeable(oldTombstone), "bounds only: any key may be there")
+        let holding = Memtable()
+        holding.put(Entry(key: key, record: .value(Value("v"), at: ts(0))))
+        holding.freeze()
+        #expect(!PurgeRule(nowMillis: now, graceMillis: grace, outside: [OlderVersionSource(frozenMemtable: holding)]).isPurgeable(oldTombstone))
     }
 
     /// Writes tables, compacts them, and checks the result against the expected survivors.

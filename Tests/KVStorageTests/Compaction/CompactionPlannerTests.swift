@@ -97,4 +97,30 @@ import Testing
         #expect(leveled.writeStall(tables: deep) == .none, "leveled counts L0 only")
         #expect(leveled.writeStall(tables: deep + (0..<20).map { table(UInt64(100 + $0), mib: 1) }) == .slowdown)
     }
+
+    @Test func tombstoneCompactionOnlyWhenEverythingCanBeDropped() {
+        let day: UInt64 = 86_400_000
+        let now = 100 * day
+        let planner = CompactionPlanner()
+        func tombstoned(_ id: UInt64, tokens: ClosedRange<UInt64>, newest: UInt64, oldest: UInt64 = 0, created: UInt64, ratio: Double) -> TableDescriptor {
+            TableDescriptor(
+                id: id, level: 0, sizeBytes: 1 << 20, minToken: Token(rawValue: tokens.lowerBound),
+                maxToken: Token(rawValue: tokens.upperBound), minTimestamp: ts(oldest), maxTimestamp: ts(newest),
+                entryCount: 100, tombstoneCount: UInt64(ratio * 100), createdAtMillis: created)
+        }
+        let candidate = tombstoned(1, tokens: 0...100, newest: now - 20 * day, oldest: now - 30 * day, created: now - 5 * day, ratio: 0.5)
+        #expect(planner.nextCompaction(tables: [candidate]) == nil, "no clock, no tombstone compaction")
+        #expect(planner.nextCompaction(tables: [candidate], nowMillis: now)?.reason == .tombstones(ratio: 0.5))
+        // Too few tombstones, too recent, written too recently, or an older overlapping table: no.
+        #expect(planner.nextCompaction(tables: [tombstoned(2, tokens: 0...100, newest: now - 20 * day, created: 0, ratio: 0.1)], nowMillis: now) == nil)
+        #expect(planner.nextCompaction(tables: [tombstoned(3, tokens: 0...100, newest: now - day, created: 0, ratio: 0.9)], nowMillis: now) == nil)
+        #expect(planner.nextCompaction(tables: [tombstoned(4, tokens: 0...100, newest: now - 20 * day, created: now - 1000, ratio: 0.9)], nowMillis: now) == nil)
+        let olderOverlapping = tombstoned(5, tokens: 50...200, newest: now - 40 * day, oldest: now - 50 * day, created: 0, ratio: 0)
+        #expect(planner.nextCompaction(tables: [candidate, olderOverlapping], nowMillis: now) == nil)
+        let newerOverlapping = tombstoned(6, tokens: 50...200, newest: now, oldest: now - day, created: now, ratio: 0)
+        #expect(planner.nextCompaction(tables: [candidate, newerOverlapping], nowMillis: now)?.inputs == [1])
+        var disabled = CompactionSettings()
+        disabled.tombstoneCompactionRatio = 0
+        #expect(CompactionPlanner(settings: disabled).nextCompaction(tables: [candidate], nowMillis: now) == nil)
+    }
 }
