@@ -13,8 +13,11 @@ import Synchronization
 /// cross-thread message each way). Both consistency levels read the local
 /// engine, since there is one replica.
 public final class SingleNode: KeyValueService, Sendable {
+    /// One shard per event loop, in loop order; shard i owns the i-th of `shards.count` equal token ranges.
     public let shards: [Shard]
+    /// Key and value limits (also enforced by the engines).
     public let limits: Limits
+    /// Where the node logs.
     public let logger: Logger
     private let wallClock: any WallClock
     private let clock: Mutex<HybridLogicalClock>
@@ -66,6 +69,7 @@ public final class SingleNode: KeyValueService, Sendable {
         shards[Shard.index(of: key.token, count: shards.count)]
     }
 
+    /// The node's wall clock, in milliseconds since the Unix epoch.
     public func nowMillis() -> UInt64 { wallClock.nowMillis() }
 
     /// A new timestamp from the node's clock.
@@ -74,11 +78,13 @@ public final class SingleNode: KeyValueService, Sendable {
         return clock.withLock { $0.now(wallMillis: wall) }
     }
 
+    /// Reads from the owning shard (both consistency levels: there is one replica).
     public func read(_ key: Key, consistency: ReadConsistency) async throws(KVError) -> Record? {
         guard accepting.load(ordering: .relaxed) else { throw .closed }
         return try await shard(for: key).engine.get(key)
     }
 
+    /// Stamps the write with the node's HLC and applies it on the owning shard (durable per the commit mode).
     public func write(_ key: Key, value: Value?, expiresAtMillis: UInt64?) async throws(KVError) -> Timestamp {
         guard accepting.load(ordering: .relaxed) else { throw .closed }
         let timestamp = nextTimestamp()
@@ -88,6 +94,7 @@ public final class SingleNode: KeyValueService, Sendable {
         return timestamp
     }
 
+    /// One timestamp for all items; one batch per shard (atomic within a shard, not across shards).
     public func writeMany(_ items: [(Key, Value)]) async throws(KVError) -> Timestamp {
         guard accepting.load(ordering: .relaxed) else { throw .closed }
         let timestamp = nextTimestamp()
@@ -102,6 +109,7 @@ public final class SingleNode: KeyValueService, Sendable {
         return timestamp
     }
 
+    /// Sums the shards' memtable and SSTable entry counts (one call per shard).
     public func statistics() async -> ServiceStatistics {
         var entries: UInt64 = 0
         for shard in shards {

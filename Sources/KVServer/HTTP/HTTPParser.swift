@@ -34,6 +34,7 @@ public struct HTTPParser: Sendable {
         case failed(HTTPError)
     }
 
+    /// The limits checked while parsing.
     public let settings: HTTPSettings
     private var buffer: [UInt8] = []
     /// Start of unconsumed bytes in `buffer`.

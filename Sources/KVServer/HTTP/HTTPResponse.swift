@@ -3,10 +3,13 @@
 /// Every response carries `Content-Length` (so keep-alive and pipelining work)
 /// and, when the connection is about to close, `Connection: close`.
 public struct HTTPResponse: Sendable, Equatable {
+    /// Status code and reason phrase.
     public var status: HTTPStatus
     /// Extra header fields, written after the standard ones.
     public var headers: [(name: String, value: String)]
+    /// The `Content-Type` header, if any.
     public var contentType: String?
+    /// The body; `Content-Length` is derived from it.
     public var body: [UInt8]
 
     public init(status: HTTPStatus, contentType: String? = nil, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {

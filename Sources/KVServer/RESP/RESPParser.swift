@@ -19,6 +19,7 @@ public struct RESPParser: Sendable {
         case failure(String)
     }
 
+    /// The limits checked while parsing.
     public let settings: RESPSettings
     private var buffer: [UInt8] = []
     private var start = 0
