@@ -40,13 +40,15 @@ public struct HTTPResponse: Sendable, Equatable {
     }
 
     /// Appends the status line, headers and body to `out`. `headOnly` leaves the
-    /// body out (for HEAD) while still announcing its length.
-    public func serialize(into out: inout [UInt8], keepAlive: Bool, headOnly: Bool = false) {
+    /// body out (for HEAD) while still announcing its length; `dateLine` is a
+    /// ready `Date: …\r\n` header line.
+    public func serialize(into out: inout [UInt8], keepAlive: Bool, headOnly: Bool = false, dateLine: [UInt8] = []) {
         out.append(contentsOf: "HTTP/1.1 ".utf8)
         appendDecimal(status.code, to: &out)
         out.append(32)
         out.append(contentsOf: status.reason.utf8)
         out.append(contentsOf: "\r\n".utf8)
+        out.append(contentsOf: dateLine)
         if let contentType {
             out.append(contentsOf: "Content-Type: ".utf8)
             out.append(contentsOf: contentType.utf8)

@@ -42,6 +42,7 @@ struct HTTPServerTests {
         let t = try await TestServer.start(directory: dir.path)
         let c = try await t.http()
         for _ in 0..<3 { #expect(try await c.request("GET", "/api/v1/health").status == 200) }
+        #expect(try await c.request("GET", "/api/v1/health").headers["date"]?.hasSuffix(" GMT") == true)
         let last = try await c.request("GET", "/api/v1/health", headers: ["Connection: close"])
         #expect(last.headers["connection"] == "close")
         #expect(await c.isClosedByServer())
