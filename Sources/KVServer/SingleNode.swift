@@ -6,7 +6,7 @@ import Synchronization
 
 /// A single kvd node with replication 1: one `StorageEngine` shard per event
 /// loop, keys routed to a shard by token, timestamps from one per-node hybrid
-/// logical clock. The `KeyValueService` behind `kvd serve`'s HTTP and RESP APIs.
+/// logical clock (seeded on open with the newest stored timestamp). The `KeyValueService` behind `kvd serve`'s HTTP and RESP APIs.
 ///
 /// A request handled on loop L whose key belongs to L's shard runs entirely on
 /// L's thread; otherwise the engine call hops to the owning loop and back (one
@@ -23,12 +23,12 @@ public final class SingleNode: KeyValueService, Sendable {
     private let clock: Mutex<HybridLogicalClock>
     private let accepting = Atomic<Bool>(true)
 
-    private init(shards: [Shard], limits: Limits, wallClock: any WallClock, logger: Logger) {
+    private init(shards: [Shard], limits: Limits, wallClock: any WallClock, logger: Logger, newest: Timestamp) {
         self.shards = shards
         self.limits = limits
         self.wallClock = wallClock
         self.logger = logger
-        self.clock = Mutex(HybridLogicalClock())
+        self.clock = Mutex(HybridLogicalClock(last: newest))
     }
 
     /// Opens (or creates) one engine per loop of `loops` under `dataDirectory`,
@@ -60,8 +60,13 @@ public final class SingleNode: KeyValueService, Sendable {
             for shard in opened { await shard.engine.close() }
             throw failure
         }
-        logger.info("opened \(opened.count) shards under \(dataDirectory)")
-        return SingleNode(shards: opened, limits: storage.limits, wallClock: wallClock, logger: logger)
+        // The clock starts past every stored version, whatever the wall clock says.
+        var newest = Timestamp.zero
+        for shard in opened {
+            if let t = await shard.engine.newestTimestamp() { newest = max(newest, t) }
+        }
+        logger.info("opened \(opened.count) shards under \(dataDirectory); newest stored timestamp \(newest)")
+        return SingleNode(shards: opened, limits: storage.limits, wallClock: wallClock, logger: logger, newest: newest)
     }
 
     /// The shard that owns `key`.
