@@ -12,19 +12,23 @@ public struct ClusterSettings: Sendable, Equatable {
     public var quorum: QuorumSettings
     /// Hinted handoff for replicas that are down.
     public var hints: HintSettings
+    /// Merkle-tree repair between replicas.
+    public var antiEntropy: AntiEntropySettings
 
     public init(
         ring: RingSettings = .init(),
         gossip: GossipSettings = .init(),
         failureDetector: FailureDetectorSettings = .init(),
         quorum: QuorumSettings = .init(),
-        hints: HintSettings = .init()
+        hints: HintSettings = .init(),
+        antiEntropy: AntiEntropySettings = .init()
     ) {
         self.ring = ring
         self.gossip = gossip
         self.failureDetector = failureDetector
         self.quorum = quorum
         self.hints = hints
+        self.antiEntropy = antiEntropy
     }
 }
 
@@ -138,5 +142,20 @@ public struct HintSettings: Sendable, Equatable {
         self.windowMillis = windowMillis
         self.maxHintsPerTarget = maxHintsPerTarget
         self.deliveryBatchSize = deliveryBatchSize
+    }
+}
+
+/// Anti-entropy: periodic Merkle-tree comparison of each range with its replica partners.
+public struct AntiEntropySettings: Sendable, Equatable {
+    /// log2 of the leaves per range's Merkle tree, 0...15. Default 15 (32,768 leaves,
+    /// 256 KiB per tree); a differing leaf streams about range/32,768 of the keys.
+    public var merkleDepth: Int
+    /// Time between two repairs of the same range, in milliseconds. Default
+    /// 3_600_000 (1 hour); must stay well under the tombstone grace period (10 days).
+    public var intervalMillis: UInt64
+
+    public init(merkleDepth: Int = MerkleTree.maxDepth, intervalMillis: UInt64 = 3_600_000) {
+        self.merkleDepth = merkleDepth
+        self.intervalMillis = intervalMillis
     }
 }

@@ -33,10 +33,15 @@ public enum GossipDirective: Hashable, Sendable {
 /// marked up only when its heartbeat is seen to advance after that (stale news of a
 /// dead node does not revive it).
 ///
-/// Costs: a round is O(members) to build a digest list; handling a message is
-/// O(members) plus the states it carries (each about 30 bytes + 8 per token).
+/// Costs: a round is O(members log members) to build the sorted digest list; handling
+/// a message is O(members) plus the updates it carries. A digest is ~15 bytes; a whole
+/// state ~30 bytes + 8 per token (~2 KiB at 256 tokens) and is sent only when the peer
+/// lacks the node's current status or tokens, otherwise a heartbeat-only update (~15
+/// bytes) is. So a steady-state exchange in an n-node cluster is ~45·n bytes.
 public struct GossipInstance: Sendable {
+    /// Round interval and retention of departed nodes.
     public let settings: GossipSettings
+    /// Parameters of the per-peer phi-accrual detectors.
     public let detectorSettings: FailureDetectorSettings
     /// This node's id.
     public let localID: NodeID
@@ -50,12 +55,13 @@ public struct GossipInstance: Sendable {
     /// When each `left` node was first seen as left, for forgetting it later.
     private var leftSinceMillis: [NodeID: UInt64] = [:]
 
-    /// Starts gossiping as `local` (its `generation` must exceed any earlier run's; see
-    /// `nextGeneration`).
+    /// Starts gossiping as `local` (its `generation` must be at least 1 and exceed any
+    /// earlier run's; see `nextGeneration`).
     public init(
         local: EndpointState, seeds: [NodeAddress], settings: GossipSettings = .init(),
         detectorSettings: FailureDetectorSettings = .init()
     ) {
+        precondition(local.generation >= 1, "generation 0 is reserved for 'unknown' in gossip requests")
         self.localID = local.id
         self.seeds = seeds.filter { $0 != local.address }
         self.settings = settings
@@ -77,9 +83,9 @@ public struct GossipInstance: Sendable {
 
     /// Known peers that are not up and have not left, sorted by id.
     public var downNodes: [NodeID] {
-        membership.states.values
-            .filter { $0.id != localID && $0.status != .left && !liveNodes.contains($0.id) }
-            .map(\.id).sorted()
+        membership.states.compactMap { id, state in
+            id != localID && state.status != .left && !liveNodes.contains(id) ? id : nil
+        }.sorted()
     }
 
     /// The phi of a peer at `nowMillis` (0 for an unknown peer or this node).
@@ -94,6 +100,7 @@ public struct GossipInstance: Sendable {
         s.status = status
         if let tokens { s.tokens = tokens }
         s.version += 1
+        s.stateVersion = s.version
         membership.set(s)
     }
 
@@ -143,75 +150,95 @@ public struct GossipInstance: Sendable {
         let me = localState
         switch message.body {
         case let .syn(digests):
-            var states: [EndpointState] = []
+            var updates: [GossipUpdate] = []
             var requests: [GossipDigest] = []
             var mentioned: Set<NodeID> = []
             for remote in digests {
                 mentioned.insert(remote.id)
+                // A request names the version we already hold (0/0 for none): "send me newer".
                 guard let local = membership[remote.id] else {
-                    requests.append(remote)
+                    requests.append(GossipDigest(id: remote.id, generation: 0, version: 0))
                     continue
                 }
                 if remote.isNewer(than: local.digest) {
-                    requests.append(remote)
+                    requests.append(local.digest)
                 } else if local.digest.isNewer(than: remote) {
-                    states.append(local)
+                    updates.append(.bringing(remote, to: local))
                 }
             }
-            for id in membership.states.keys.sorted() where !mentioned.contains(id) {
-                states.append(membership[id]!)
-            }
-            let ack = GossipMessage(from: localID, fromAddress: me.address, body: .ack(states: states, requests: requests))
+            // States the initiator did not mention at all (usually none), in id order.
+            updates += membership.states.values.filter { !mentioned.contains($0.id) }.sorted { $0.id < $1.id }
+                .map { .state($0) }
+            let ack = GossipMessage(
+                from: localID, fromAddress: me.address, body: .ack(updates: updates, requests: requests))
             out.append(.send(ack, to: message.fromAddress))
-        case let .ack(states, requests):
-            apply(states, nowMillis: nowMillis, into: &out)
-            let reply = requests.compactMap { request -> EndpointState? in
+        case let .ack(updates, requests):
+            apply(updates, nowMillis: nowMillis, into: &out)
+            let reply = requests.compactMap { request -> GossipUpdate? in
                 guard let local = membership[request.id], local.digest.isNewer(than: request) else { return nil }
-                return local
+                return .bringing(request.generation == 0 ? nil : request, to: local)
             }
             if !reply.isEmpty {
-                let ack2 = GossipMessage(from: localID, fromAddress: me.address, body: .ack2(states: reply))
+                let ack2 = GossipMessage(from: localID, fromAddress: me.address, body: .ack2(updates: reply))
                 out.append(.send(ack2, to: message.fromAddress))
             }
-        case let .ack2(states):
-            apply(states, nowMillis: nowMillis, into: &out)
+        case let .ack2(updates):
+            apply(updates, nowMillis: nowMillis, into: &out)
         }
         return out
     }
 
-    /// Merges remote states, feeding detectors and reporting changes.
-    private mutating func apply(_ states: [EndpointState], nowMillis: UInt64, into out: inout [GossipDirective]) {
-        for state in states where state.id != localID {
-            let (changed, previous) = membership.merge(state)
-            guard changed else { continue }
-            guard let previous else {
-                var detector = PhiAccrualFailureDetector(settings: detectorSettings)
-                detector.heartbeat(nowMillis: nowMillis)
-                detectors[state.id] = detector
-                out.append(.discovered(state))
-                noteLeft(state, nowMillis: nowMillis, into: &out)
-                continue
-            }
-            if state.generation > previous.generation {
-                // A new incarnation: its old rhythm says nothing about the new one.
-                var detector = PhiAccrualFailureDetector(settings: detectorSettings)
-                detector.heartbeat(nowMillis: nowMillis)
-                detectors[state.id] = detector
-                out.append(.restarted(state))
-            } else {
-                detectors[state.id, default: PhiAccrualFailureDetector(settings: detectorSettings)]
-                    .heartbeat(nowMillis: nowMillis)
-                if state.status != .left, liveNodes.insert(state.id).inserted {
-                    out.append(.up(state.id))
+    /// Merges remote updates, feeding detectors and reporting changes. A heartbeat-only
+    /// update applies to the state held for the same generation; otherwise it is ignored
+    /// (the next exchange sends the whole state).
+    private mutating func apply(_ updates: [GossipUpdate], nowMillis: UInt64, into out: inout [GossipDirective]) {
+        for update in updates where update.id != localID {
+            let state: EndpointState
+            switch update {
+            case let .state(s):
+                state = s
+            case let .heartbeat(d):
+                guard var held = membership[d.id], held.generation == d.generation, d.version > held.version else {
+                    continue
                 }
+                held.version = d.version
+                state = held
             }
-            if previous.status != state.status || previous.address != state.address || previous.rack != state.rack
-                || previous.tokens != state.tokens
-            {
-                out.append(.stateChanged(from: previous, to: state))
-            }
-            noteLeft(state, nowMillis: nowMillis, into: &out)
+            apply(state, nowMillis: nowMillis, into: &out)
         }
+    }
+
+    /// Merges one remote state, feeding the detector and reporting changes.
+    private mutating func apply(_ state: EndpointState, nowMillis: UInt64, into out: inout [GossipDirective]) {
+        let (changed, previous) = membership.merge(state)
+        guard changed else { return }
+        guard let previous else {
+            var detector = PhiAccrualFailureDetector(settings: detectorSettings)
+            detector.heartbeat(nowMillis: nowMillis)
+            detectors[state.id] = detector
+            out.append(.discovered(state))
+            noteLeft(state, nowMillis: nowMillis, into: &out)
+            return
+        }
+        if state.generation > previous.generation {
+            // A new incarnation: its old rhythm says nothing about the new one.
+            var detector = PhiAccrualFailureDetector(settings: detectorSettings)
+            detector.heartbeat(nowMillis: nowMillis)
+            detectors[state.id] = detector
+            out.append(.restarted(state))
+        } else {
+            detectors[state.id, default: PhiAccrualFailureDetector(settings: detectorSettings)]
+                .heartbeat(nowMillis: nowMillis)
+            if state.status != .left, liveNodes.insert(state.id).inserted {
+                out.append(.up(state.id))
+            }
+        }
+        if previous.status != state.status || previous.address != state.address || previous.rack != state.rack
+            || previous.tokens != state.tokens
+        {
+            out.append(.stateChanged(from: previous, to: state))
+        }
+        noteLeft(state, nowMillis: nowMillis, into: &out)
     }
 
     private mutating func noteLeft(_ state: EndpointState, nowMillis: UInt64, into out: inout [GossipDirective]) {

@@ -3,8 +3,11 @@ import KVCore
 /// A node's (generation, version) as one gossip peer tells another: enough to
 /// decide who holds the newer state without sending it.
 public struct GossipDigest: Hashable, Sendable {
+    /// The node described.
     public var id: NodeID
+    /// Its incarnation (0 in a request: "I hold nothing").
     public var generation: UInt64
+    /// Its heartbeat version within the generation.
     public var version: UInt64
 
     public init(id: NodeID, generation: UInt64, version: UInt64) {
@@ -19,25 +22,56 @@ public struct GossipDigest: Hashable, Sendable {
     }
 }
 
+/// One node's news in an `ack` or `ack2`: its whole state, or, when the receiver is
+/// known to hold its current status, address, rack and tokens already, just its new
+/// heartbeat version (a few bytes instead of ~2 KiB for 256 tokens).
+public enum GossipUpdate: Hashable, Sendable {
+    case state(EndpointState)
+    case heartbeat(GossipDigest)
+
+    /// The node the update is about.
+    public var id: NodeID {
+        switch self {
+        case let .state(s): s.id
+        case let .heartbeat(d): d.id
+        }
+    }
+
+    /// The smallest update that brings a peer holding `held` (nil: nothing) up to `state`.
+    public static func bringing(_ held: GossipDigest?, to state: EndpointState) -> GossipUpdate {
+        if let held, held.generation == state.generation, held.version >= state.stateVersion {
+            return .heartbeat(state.digest)
+        }
+        return .state(state)
+    }
+}
+
 /// One gossip message. A round is a three-way exchange (as in Cassandra):
 ///
 /// 1. `syn`: the initiator sends digests of every state it knows.
 /// 2. `ack`: the receiver sends back the states it holds newer than the initiator's
-///    digests (and those the initiator did not mention), plus digests of the states
-///    it wants because the initiator's are newer.
-/// 3. `ack2`: the initiator sends the requested states.
+///    digests (and those the initiator did not mention), plus requests for the states
+///    where the initiator's are newer: each request is a digest of the version the
+///    receiver holds (generation 0, version 0 when it holds none).
+/// 3. `ack2`: the initiator sends its states newer than each request.
+///
+/// States travel as `GossipUpdate`s: heartbeat-only when the peer already has the rest.
 ///
 /// Every message carries its sender's id and RPC address so the receiver can reply
 /// even before it knows the sender (a node joining through a seed).
 public struct GossipMessage: Hashable, Sendable {
+    /// The three message kinds of an exchange.
     public enum Body: Hashable, Sendable {
         case syn(digests: [GossipDigest])
-        case ack(states: [EndpointState], requests: [GossipDigest])
-        case ack2(states: [EndpointState])
+        case ack(updates: [GossipUpdate], requests: [GossipDigest])
+        case ack2(updates: [GossipUpdate])
     }
 
+    /// The sender's id.
     public var from: NodeID
+    /// Where the sender listens: replies go there.
     public var fromAddress: NodeAddress
+    /// The kind and contents.
     public var body: Body
 
     public init(from: NodeID, fromAddress: NodeAddress, body: Body) {
@@ -52,6 +86,8 @@ public enum GossipCodecError: Error, Sendable, Equatable {
     case unsupportedFormat(UInt8)
     case unknownKind(UInt8)
     case unknownStatus(UInt8)
+    case unknownUpdate(UInt8)
+    case stateVersionAheadOfVersion
     case invalidUTF8
     case countTooLarge(UInt64)
     case trailingBytes(Int)
@@ -70,11 +106,13 @@ public enum GossipCodecError: Error, Sendable, Equatable {
 ///           address  address  sender's RPC address
 ///           body     (by kind)
 /// syn       count varint, then count × digest
-/// ack       count varint, then count × state; count varint, then count × digest
-/// ack2      count varint, then count × state
+/// ack       count varint, then count × update; count varint, then count × digest
+/// ack2      count varint, then count × update
+/// update    tag u8: 0 = state, followed by a state; 1 = heartbeat, followed by a digest
 /// address   host string, port u16
 /// digest    id string, generation varint, version varint
-/// state     id string, generation varint, version varint, status u8 (0 joining,
+/// state     id string, generation varint, version varint, stateVersion varint,
+///           status u8 (0 joining,
 ///           1 normal, 2 leaving, 3 left), address, hasRack u8 (0 / 1),
 ///           rack string (only when hasRack = 1), tokenCount varint,
 ///           tokenCount × token u64
@@ -98,11 +136,11 @@ public enum GossipCodec {
         switch message.body {
         case let .syn(digests):
             write(digests, into: &w)
-        case let .ack(states, requests):
-            write(states, into: &w)
+        case let .ack(updates, requests):
+            write(updates, into: &w)
             write(requests, into: &w)
-        case let .ack2(states):
-            write(states, into: &w)
+        case let .ack2(updates):
+            write(updates, into: &w)
         }
         return w.bytes
     }
@@ -133,9 +171,9 @@ public enum GossipCodec {
         switch kind {
         case 1: body = .syn(digests: try readDigests(&r))
         case 2:
-            let states = try readStates(&r)
-            body = .ack(states: states, requests: try readDigests(&r))
-        case 3: body = .ack2(states: try readStates(&r))
+            let updates = try readUpdates(&r)
+            body = .ack(updates: updates, requests: try readDigests(&r))
+        case 3: body = .ack2(updates: try readUpdates(&r))
         default: throw GossipCodecError.unknownKind(kind)
         }
         guard r.isAtEnd else { throw GossipCodecError.trailingBytes(r.remaining) }
@@ -149,30 +187,44 @@ public enum GossipCodec {
 
     private static func write(_ digests: [GossipDigest], into w: inout ByteWriter) {
         w.write(varint: UInt64(digests.count))
-        for d in digests {
-            w.write(lengthPrefixed: Array(d.id.name.utf8))
-            w.write(varint: d.generation)
-            w.write(varint: d.version)
+        for d in digests { write(d, into: &w) }
+    }
+
+    private static func write(_ d: GossipDigest, into w: inout ByteWriter) {
+        w.write(lengthPrefixed: Array(d.id.name.utf8))
+        w.write(varint: d.generation)
+        w.write(varint: d.version)
+    }
+
+    private static func write(_ updates: [GossipUpdate], into w: inout ByteWriter) {
+        w.write(varint: UInt64(updates.count))
+        for u in updates {
+            switch u {
+            case let .state(s):
+                w.write(UInt8(0))
+                write(s, into: &w)
+            case let .heartbeat(d):
+                w.write(UInt8(1))
+                write(d, into: &w)
+            }
         }
     }
 
-    private static func write(_ states: [EndpointState], into w: inout ByteWriter) {
-        w.write(varint: UInt64(states.count))
-        for s in states {
-            w.write(lengthPrefixed: Array(s.id.name.utf8))
-            w.write(varint: s.generation)
-            w.write(varint: s.version)
-            w.write(s.status.rawValue)
-            write(s.address, into: &w)
-            if let rack = s.rack {
-                w.write(UInt8(1))
-                w.write(lengthPrefixed: Array(rack.utf8))
-            } else {
-                w.write(UInt8(0))
-            }
-            w.write(varint: UInt64(s.tokens.count))
-            for t in s.tokens { w.write(littleEndian: t.rawValue) }
+    private static func write(_ s: EndpointState, into w: inout ByteWriter) {
+        w.write(lengthPrefixed: Array(s.id.name.utf8))
+        w.write(varint: s.generation)
+        w.write(varint: s.version)
+        w.write(varint: s.stateVersion)
+        w.write(s.status.rawValue)
+        write(s.address, into: &w)
+        if let rack = s.rack {
+            w.write(UInt8(1))
+            w.write(lengthPrefixed: Array(rack.utf8))
+        } else {
+            w.write(UInt8(0))
         }
+        w.write(varint: UInt64(s.tokens.count))
+        for t in s.tokens { w.write(littleEndian: t.rawValue) }
     }
 
     private static func string(_ r: inout ByteReader) throws -> String {
@@ -197,35 +249,47 @@ public enum GossipCodec {
         let n = try count(&r, minSize: 3)
         var digests: [GossipDigest] = []
         digests.reserveCapacity(n)
-        for _ in 0..<n {
-            let id = NodeID(try string(&r))
-            let generation = try r.readVarint()
-            digests.append(GossipDigest(id: id, generation: generation, version: try r.readVarint()))
-        }
+        for _ in 0..<n { digests.append(try readDigest(&r)) }
         return digests
     }
 
-    private static func readStates(_ r: inout ByteReader) throws -> [EndpointState] {
-        let n = try count(&r, minSize: 8)
-        var states: [EndpointState] = []
-        states.reserveCapacity(n)
+    private static func readDigest(_ r: inout ByteReader) throws -> GossipDigest {
+        let id = NodeID(try string(&r))
+        let generation = try r.readVarint()
+        return GossipDigest(id: id, generation: generation, version: try r.readVarint())
+    }
+
+    private static func readUpdates(_ r: inout ByteReader) throws -> [GossipUpdate] {
+        let n = try count(&r, minSize: 4)
+        var updates: [GossipUpdate] = []
+        updates.reserveCapacity(n)
         for _ in 0..<n {
-            let id = NodeID(try string(&r))
-            let generation = try r.readVarint()
-            let version = try r.readVarint()
-            let rawStatus = try r.readByte()
-            guard let status = NodeStatus(rawValue: rawStatus) else { throw GossipCodecError.unknownStatus(rawStatus) }
-            let address = try readAddress(&r)
-            let rack: String? = try r.readByte() != 0 ? try string(&r) : nil
-            let tokenCount = try count(&r, minSize: 8)
-            var tokens: [Token] = []
-            tokens.reserveCapacity(tokenCount)
-            for _ in 0..<tokenCount { tokens.append(Token(rawValue: try r.read(littleEndian: UInt64.self))) }
-            states.append(
-                EndpointState(
-                    id: id, generation: generation, version: version, status: status, address: address, rack: rack,
-                    tokens: tokens))
+            let tag = try r.readByte()
+            switch tag {
+            case 0: updates.append(.state(try readState(&r)))
+            case 1: updates.append(.heartbeat(try readDigest(&r)))
+            default: throw GossipCodecError.unknownUpdate(tag)
+            }
         }
-        return states
+        return updates
+    }
+
+    private static func readState(_ r: inout ByteReader) throws -> EndpointState {
+        let id = NodeID(try string(&r))
+        let generation = try r.readVarint()
+        let version = try r.readVarint()
+        let stateVersion = try r.readVarint()
+        guard stateVersion <= version else { throw GossipCodecError.stateVersionAheadOfVersion }
+        let rawStatus = try r.readByte()
+        guard let status = NodeStatus(rawValue: rawStatus) else { throw GossipCodecError.unknownStatus(rawStatus) }
+        let address = try readAddress(&r)
+        let rack: String? = try r.readByte() != 0 ? try string(&r) : nil
+        let tokenCount = try count(&r, minSize: 8)
+        var tokens: [Token] = []
+        tokens.reserveCapacity(tokenCount)
+        for _ in 0..<tokenCount { tokens.append(Token(rawValue: try r.read(littleEndian: UInt64.self))) }
+        return EndpointState(
+            id: id, generation: generation, version: version, stateVersion: stateVersion, status: status,
+            address: address, rack: rack, tokens: tokens)
     }
 }

@@ -32,11 +32,17 @@ public enum NodeStatus: UInt8, Sendable, Hashable, CaseIterable, CustomStringCon
 /// restarts, e.g. seconds since the epoch), so a restarted node's state supersedes
 /// everything it said in its previous life even though its versions restart at 0.
 public struct EndpointState: Hashable, Sendable {
+    /// The node described.
     public var id: NodeID
     /// Set at start; larger = a later incarnation.
     public var generation: UInt64
     /// Bumped by the node at every heartbeat and every change of its state.
     public var version: UInt64
+    /// The `version` at which status, address, rack or tokens last changed. A peer
+    /// holding this generation at `stateVersion` or later already has all of them,
+    /// so gossip sends it only the new heartbeat version (`GossipUpdate.heartbeat`).
+    public var stateVersion: UInt64
+    /// Where the node is in its life in the cluster.
     public var status: NodeStatus
     /// Where the node listens for node-to-node RPC.
     public var address: NodeAddress
@@ -46,12 +52,13 @@ public struct EndpointState: Hashable, Sendable {
     public var tokens: [Token]
 
     public init(
-        id: NodeID, generation: UInt64, version: UInt64 = 0, status: NodeStatus, address: NodeAddress,
-        rack: String? = nil, tokens: [Token]
+        id: NodeID, generation: UInt64, version: UInt64 = 0, stateVersion: UInt64? = nil, status: NodeStatus,
+        address: NodeAddress, rack: String? = nil, tokens: [Token]
     ) {
         self.id = id
         self.generation = generation
         self.version = version
+        self.stateVersion = min(stateVersion ?? version, version)
         self.status = status
         self.address = address
         self.rack = rack
@@ -74,12 +81,14 @@ public struct EndpointState: Hashable, Sendable {
 /// with the rule of `EndpointState.supersedes`. A plain value; merging is
 /// commutative, associative and idempotent, so gossip order does not matter.
 public struct Membership: Sendable, Equatable {
+    /// The newest known state of each node, by id.
     public private(set) var states: [NodeID: EndpointState] = [:]
 
     public init(_ states: [EndpointState] = []) {
         for s in states { merge(s) }
     }
 
+    /// The newest known state of `id`, if any.
     public subscript(id: NodeID) -> EndpointState? { states[id] }
 
     /// Keeps `state` if it is newer than what the table holds. Returns the previous

@@ -1,7 +1,8 @@
 import KVCore
 
 /// A node's stable name in the cluster (`--node-id`), unique among members.
-/// Ordered bytewise so that every node sorts members the same way.
+/// Ordered as Swift strings (Unicode scalar order; bytewise for ASCII names), the
+/// same on every node, so every node sorts members the same way.
 public struct NodeID: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The name as configured.
     public let name: String
@@ -9,7 +10,7 @@ public struct NodeID: Hashable, Sendable, Comparable, CustomStringConvertible {
     @inlinable public init(_ name: String) { self.name = name }
 
     public static func < (lhs: NodeID, rhs: NodeID) -> Bool {
-        lhs.name.utf8.lexicographicallyPrecedes(rhs.name.utf8)
+        lhs.name < rhs.name
     }
 
     public var description: String { name }

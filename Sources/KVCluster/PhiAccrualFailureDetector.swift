@@ -14,6 +14,7 @@ import Foundation
 /// A value type with time passed in: `heartbeat(nowMillis:)` records an arrival,
 /// `phi(nowMillis:)` reads the suspicion. Each costs O(1); memory is 8 bytes per sample.
 public struct PhiAccrualFailureDetector: Sendable {
+    /// Threshold, window size, deviation floor and acceptable pause.
     public let settings: FailureDetectorSettings
     /// Inter-arrival intervals in milliseconds, a ring buffer of at most `maxSampleSize`.
     private var intervals: [Double] = []

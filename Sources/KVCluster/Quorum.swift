@@ -69,6 +69,7 @@ public struct WriteTracker: Sendable {
     public let replicas: [NodeID]
     /// Acks needed.
     public let required: Int
+    /// How each replica that answered ended (first answer wins).
     public private(set) var outcomes: [NodeID: ReplicaOutcome<Bool>] = [:]
     private var acks = 0
     private var failures = 0
@@ -129,9 +130,11 @@ public struct WriteTracker: Sendable {
 /// A reply is the replica's record for the key, `nil` when it has none. O(1) per
 /// record; `newest` and `repairs` are O(replicas).
 public struct ReadTracker: Sendable {
+    /// The replicas the read was sent to.
     public let replicas: [NodeID]
     /// Replies needed.
     public let required: Int
+    /// How each replica that answered ended (first answer wins).
     public private(set) var outcomes: [NodeID: ReplicaOutcome<Record?>] = [:]
     private var replies = 0
     private var failures = 0
@@ -147,7 +150,9 @@ public struct ReadTracker: Sendable {
 
     /// Records `replica`'s reply (`nil`: it has no record for the key).
     public mutating func recordReply(_ record: Record?, from replica: NodeID) { note(.replied(record), from: replica) }
+    /// Records `replica`'s error (e.g. a checksum failure: it is not repaired, another replica answers).
     public mutating func recordFailure(from replica: NodeID, reason: String) { note(.failed(reason), from: replica) }
+    /// Records that `replica` did not answer in time.
     public mutating func recordTimeout(from replica: NodeID) { note(.timedOut, from: replica) }
 
     private mutating func note(_ outcome: ReplicaOutcome<Record?>, from replica: NodeID) {
@@ -156,9 +161,11 @@ public struct ReadTracker: Sendable {
         if case .replied = outcome { replies += 1 } else { failures += 1 }
     }
 
+    /// Replicas that have not answered yet.
     public var pending: [NodeID] { replicas.filter { outcomes[$0] == nil } }
     /// How many replicas replied.
     public var answered: Int { replies }
+    /// True once every replica answered (or timed out).
     public var isComplete: Bool { replies + failures == replicas.count }
 
     /// The newest record among the replies so far (`nil` if none had one).

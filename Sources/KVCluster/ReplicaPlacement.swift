@@ -14,17 +14,18 @@ public enum ReplicaPlacement {
     ///   - owners: the member index owning each vnode, in token order.
     ///   - rackOf: each member's rack key (a distinct value per rack).
     ///   - replicationFactor: N; capped at the number of members.
-    /// - Returns: one list per vnode, each of `min(N, members)` distinct members.
+    /// - Returns: `n = min(N, members)` and a flat table of `V × n` member indices:
+    ///   vnode `i`'s replicas are `table[i*n ..< (i+1)*n]` (one allocation, not V).
     /// - Complexity: O(V × k) where k is how far a walk goes to find N nodes on
     ///   distinct racks (about N × members / racks vnodes on a balanced ring).
-    static func replicaSets(owners: [Int32], rackOf: [Int], replicationFactor: Int) -> [[Int32]] {
+    static func replicaTable(owners: [Int32], rackOf: [Int], replicationFactor: Int) -> (n: Int, table: [Int32]) {
         let memberCount = rackOf.count
         let n = min(replicationFactor, memberCount)
-        guard n > 0, !owners.isEmpty else { return Array(repeating: [], count: owners.count) }
+        guard n > 0, !owners.isEmpty else { return (0, []) }
         let rackCount = Set(rackOf).count
         let distinctRacksWanted = min(n, rackCount)
-        var result: [[Int32]] = []
-        result.reserveCapacity(owners.count)
+        var result: [Int32] = []
+        result.reserveCapacity(owners.count * n)
         // Scratch marks reused across walks (stamped with the walk number to avoid clearing).
         var memberSeen = [Int](repeating: -1, count: memberCount)
         var rackUsed = [Int](repeating: -1, count: (rackOf.max() ?? 0) + 1)
@@ -53,10 +54,10 @@ public enum ReplicaPlacement {
                 i += 1
                 if i == owners.count { i = 0 }
             }
-            var set = Array(chosen.prefix(n))
-            if set.count < n { set.append(contentsOf: skipped.prefix(n - set.count)) }
-            result.append(set)
+            let fromChosen = min(n, chosen.count)
+            result.append(contentsOf: chosen.prefix(fromChosen))
+            result.append(contentsOf: skipped.prefix(n - fromChosen))
         }
-        return result
+        return (n, result)
     }
 }

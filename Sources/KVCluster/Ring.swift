@@ -2,6 +2,7 @@ import KVCore
 
 /// One node's place on the ring: its id, optional rack and its vnode tokens.
 public struct RingMember: Hashable, Sendable {
+    /// The node.
     public var id: NodeID
     /// The rack; replicas of a key go to distinct racks first. `nil` = a rack of its own.
     public var rack: String?
@@ -23,6 +24,7 @@ public struct RingMember: Hashable, Sendable {
 /// A change of replicas for one token range between two rings: what streaming must
 /// move when membership changes.
 public struct OwnershipChange: Hashable, Sendable {
+    /// The tokens whose replicas change.
     public var range: TokenRange
     /// The replicas in the old ring, in preference order.
     public var oldReplicas: [NodeID]
@@ -46,7 +48,7 @@ public struct OwnershipChange: Hashable, Sendable {
 ///
 /// Cost: building is O(V log V + V × walk) for V vnodes (1,280 for 5 nodes × 256:
 /// well under a millisecond); memory is about 8 + 4 + 4N bytes per vnode.
-public struct Ring: Sendable {
+public struct Ring: Sendable, Equatable {
     /// The members, sorted by id.
     public let members: [RingMember]
     /// N as configured (the replica sets hold `min(N, members.count)` nodes).
@@ -54,9 +56,12 @@ public struct Ring: Sendable {
     /// Every vnode token, ascending.
     public let tokens: [Token]
     /// The member index owning each vnode in `tokens`.
-    private let owners: [Int32]
-    /// The replica member indices of each vnode, in preference order.
-    private let replicaSets: [[Int32]]
+    let owners: [Int32]
+    /// Replicas per vnode: `min(N, members.count)`.
+    private let replicaCount: Int
+    /// The replica member indices of vnode `i`, in preference order, are
+    /// `replicaTable[i * replicaCount ..< (i + 1) * replicaCount]`.
+    private let replicaTable: [Int32]
     private let indexOfMember: [NodeID: Int]
 
     /// Builds the ring. If two members claim the same token, the one with the
@@ -94,8 +99,14 @@ public struct Ring: Sendable {
             rackKeys[key] = rackKeys.count
             return rackKeys.count - 1
         }
-        self.replicaSets = ReplicaPlacement.replicaSets(
+        (self.replicaCount, self.replicaTable) = ReplicaPlacement.replicaTable(
             owners: uniqueOwners, rackOf: rackOf, replicationFactor: replicationFactor)
+    }
+
+    /// Rings are equal when built from the same members and replication factor
+    /// (everything else follows from those). O(members × tokens).
+    public static func == (lhs: Ring, rhs: Ring) -> Bool {
+        lhs.replicationFactor == rhs.replicationFactor && lhs.members == rhs.members
     }
 
     /// An empty ring (no members): every lookup returns no replicas.
@@ -125,10 +136,15 @@ public struct Ring: Sendable {
         return lo == tokens.count ? 0 : lo
     }
 
+    /// The member indices replicating vnode `i`, in preference order.
+    private func replicaIndices(ofVnode i: Int) -> ArraySlice<Int32> {
+        replicaTable[(i * replicaCount)..<((i + 1) * replicaCount)]
+    }
+
     /// The replicas of `token`, primary first, `min(N, members)` distinct nodes. O(log V).
     public func replicas(for token: Token) -> [NodeID] {
         guard !tokens.isEmpty else { return [] }
-        return replicaSets[vnodeIndex(for: token)].map { members[Int($0)].id }
+        return replicaIndices(ofVnode: vnodeIndex(for: token)).map { members[Int($0)].id }
     }
 
     /// The replicas of `key` (of its token). O(log V) plus hashing the key.
@@ -148,7 +164,7 @@ public struct Ring: Sendable {
 
     /// Every vnode's range with its replicas, in token order. O(V).
     public var rangesWithReplicas: [(range: TokenRange, replicas: [NodeID])] {
-        tokens.indices.map { (range(ofVnode: $0), replicaSets[$0].map { members[Int($0)].id }) }
+        tokens.indices.map { (range(ofVnode: $0), replicaIndices(ofVnode: $0).map { members[Int($0)].id }) }
     }
 
     /// The ranges whose vnode `node` owns (where it is the primary replica). O(V).
@@ -160,7 +176,7 @@ public struct Ring: Sendable {
     /// The ranges `node` holds a replica of (primary or not). O(V × N).
     public func replicatedRanges(of node: NodeID) -> [TokenRange] {
         guard let m = indexOfMember[node] else { return [] }
-        return tokens.indices.filter { replicaSets[$0].contains(Int32(m)) }.map { range(ofVnode: $0) }
+        return tokens.indices.filter { replicaIndices(ofVnode: $0).contains(Int32(m)) }.map { range(ofVnode: $0) }
     }
 
     /// The share of the ring each member owns as primary (sums to 1).

@@ -26,6 +26,9 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     private var registration: IORegistration?
     private var failure: TransportError?
     private var peerFinished = false
+    /// False after `recv` said EAGAIN, until epoll reports new input: a read then waits
+    /// without a wasted `recv` (edge-triggered epoll reports every arrival after that point).
+    private var mayHaveInput = true
     private var closing = false
     private var lingerTimer: LoopTimer?
 
@@ -134,6 +137,7 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
         if let failure { return .failure(failure) }
         if peerFinished { return .success([]) }
         ensureRegistered()
+        guard mayHaveInput else { return nil }
         if scratch.count < maxBytes {
             scratch.deallocate()
             scratch = .allocate(byteCount: max(maxBytes, settings.readChunkBytes), alignment: 16)
@@ -143,13 +147,18 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
             // Unsafe: recv writes at most `maxBytes` bytes into scratch, which holds at least that many.
             n = kv_recv(fd, scratch.baseAddress, maxBytes)
         } while n < 0 && errno == EINTR
+        // Only EAGAIN proves the socket drained: after a short read a FIN already reported by
+        // an earlier edge may still be pending, and no new edge would announce it.
         if n > 0 { return .success(Array(UnsafeRawBufferPointer(rebasing: scratch[..<n]))) }
         if n == 0 {
             peerFinished = true
             return .success([])
         }
         let code = errno
-        if code == EAGAIN || code == EWOULDBLOCK { return nil }
+        if code == EAGAIN || code == EWOULDBLOCK {
+            mayHaveInput = false
+            return nil
+        }
         let error: TransportError = code == ECONNRESET || code == EPIPE ? .connectionReset : .io(operation: "recv", errno: code)
         finishClose(error)
         return .failure(error)
@@ -411,13 +420,19 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
             registration = try loop.register(
                 fd: fd, events: [.readable, .writable, .readHangup, .edgeTriggered], handler: self)
         } catch {
-            finishClose(.io(operation: "epoll_ctl", errno: { if case .registrationFailed(_, let e) = error { return e }; return 0 }()))
+            switch error {
+            case .loopStopped: finishClose(.closed)
+            case .registrationFailed(_, let code): finishClose(.io(operation: "epoll_ctl", errno: code))
+            }
         }
     }
 
     public func ioReady(_ events: IOEvents) {
         if connectWaiter != nil { checkConnected() }
-        if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { resumeReader() }
+        if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) {
+            mayHaveInput = true
+            resumeReader()
+        }
         if !events.isDisjoint(with: [.writable, .error, .hangup]), !writeQueue.isEmpty { flush() }
     }
 

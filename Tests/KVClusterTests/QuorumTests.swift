@@ -156,3 +156,15 @@ import Testing
         #expect(ClusterError.quorumNotReached(needed: 3, answered: 1).description.contains("1 of 3"))
     }
 }
+
+@Suite struct ClusterSettingsTests {
+    @Test func defaultsAreTheDocumentedOnes() {
+        let s = ClusterSettings()
+        #expect(s.ring.numTokens == 256 && s.ring.replicationFactor == 3)
+        #expect(s.gossip.intervalMillis == 1000)
+        #expect(s.failureDetector.phiThreshold == 8 && s.failureDetector.maxSampleSize == 1000)
+        #expect(s.quorum.writeConsistency == .quorum && s.quorum.readConsistency == .quorum)
+        #expect(s.hints.windowMillis == 3 * 3600 * 1000)
+        #expect(s.antiEntropy.merkleDepth == 15)
+    }
+}

@@ -153,6 +153,7 @@ import Testing
         #expect(back.reduce(0) { $0 + $1.range.fractionOfRing } == total)
         #expect(back.allSatisfy { $0.lost == [NodeID("node-5")] })
         #expect(five.ownershipChanges(to: five).isEmpty)
+        #expect(five == Self.ring(nodes: 5) && five != six)
     }
 
     @Test func primaryRangesPartitionTheRing() {
@@ -180,6 +181,30 @@ import Testing
         #expect(TokenRange.fullRing.contains(Token(rawValue: 12345)))
         #expect(TokenRange.fullRing.width == UInt128(1) << 64)
         #expect(wrap.width == UInt128(UInt64.max - 20) + 11)
+    }
+
+    @Test func unwrappedPiecesCoverTheSameTokens() {
+        let plain = TokenRange(start: Token(rawValue: 10), end: Token(rawValue: 20)).unwrapped
+        #expect(plain.count == 1 && plain[0].lower.rawValue == 10 && plain[0].upper.rawValue == 20 && !plain[0].includesMin)
+        let wrap = TokenRange(start: Token(rawValue: .max - 5), end: Token(rawValue: 3)).unwrapped
+        #expect(wrap.count == 2)
+        #expect(wrap[0].lower.rawValue == .max - 5 && wrap[0].upper == .max && !wrap[0].includesMin)
+        #expect(wrap[1].lower == .min && wrap[1].upper.rawValue == 3 && wrap[1].includesMin)
+        let full = TokenRange.fullRing.unwrapped
+        #expect(full.count == 2 && full[1].includesMin && full[0].upper == .max)
+        let endsAtMax = TokenRange(start: .max, end: Token(rawValue: 7)).unwrapped
+        #expect(endsAtMax.count == 1 && endsAtMax[0].includesMin)
+    }
+
+    @Test func aHundredNodeRingBuildsQuickly() {
+        // 25,600 vnodes: the ring is rebuilt on every membership change, so it must be cheap.
+        let clock = ContinuousClock()
+        var ring: Ring?
+        let elapsed = clock.measure { ring = Self.ring(nodes: 100, racks: 4) }
+        #expect(ring?.tokens.count == 25_600)
+        #expect(elapsed < .seconds(5), "built in \(elapsed)")
+        let shares = ring!.primaryOwnership.values
+        #expect(shares.allSatisfy { $0 > 0.006 && $0 < 0.014 })
     }
 
     @Test func defaultTokensAreDeterministic() {

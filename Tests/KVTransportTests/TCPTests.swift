@@ -281,3 +281,34 @@ func makeGroup(loops: Int = 2) -> EventLoopGroup {
         try await withTimeout { await server.value }
     }
 }
+
+@Suite struct LoopShutdownTests {
+    @Test func connectionsFailCleanlyAfterTheirLoopStops() async throws {
+        let serverGroup = makeGroup(loops: 1)
+        defer { serverGroup.shutdown() }
+        let listener = try TCPListener.bind(host: "127.0.0.1", port: 0, group: serverGroup)
+        let server = serve(listener, echo)
+        let clientGroup = makeGroup(loops: 1)
+        let waiting = try await withTimeout {
+            try await TCPConnection.connect(host: "127.0.0.1", port: listener.localPort, on: clientGroup.loops[0])
+        }
+        let idle = try await withTimeout {
+            try await TCPConnection.connect(host: "127.0.0.1", port: listener.localPort, on: clientGroup.loops[0])
+        }
+        let pendingRead = Task { try await waiting.read() }
+        try await Task.sleep(for: .milliseconds(20))
+        clientGroup.shutdown()
+        // A read waiting when the loop stopped fails; later calls fail too, without crashing or hanging.
+        await #expect(throws: TransportError.closed) { _ = try await withTimeout { try await pendingRead.value } }
+        await #expect(throws: TransportError.closed) { _ = try await withTimeout { try await waiting.write([1]) } }
+        await #expect(throws: TransportError.closed) { _ = try await withTimeout { try await idle.read() } }
+        idle.close()
+        await #expect(throws: TransportError.closed) {
+            _ = try await withTimeout {
+                try await TCPConnection.connect(host: "127.0.0.1", port: listener.localPort, on: clientGroup.loops[0])
+            }
+        }
+        listener.shutdown(gracePeriod: .milliseconds(100))
+        try await withTimeout { await server.value }
+    }
+}
