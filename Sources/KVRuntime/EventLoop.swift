@@ -49,6 +49,12 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     private let pinned = ManagedAtomic<Int>(-1)
     private let jobsRun = ManagedAtomic<UInt64>(0)
     private let stoppedFlag = ManagedAtomic<Bool>(false)
+    private let startedFlag = ManagedAtomic<Bool>(false)
+    private let tid = ManagedAtomic<Int>(0)
+
+    /// Kernel ids of the loop threads pinned to a core, process-wide (kept pinned by the
+    /// affinity repair in `EventLoopGroup`).
+    static let pinnedThreads = Mutex<Set<Int32>>([])
     private var thread = pthread_t()
     private var unownedActor: UnownedSerialExecutor!
     private var unownedTask: UnownedTaskExecutor!
@@ -74,7 +80,12 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
         unownedActor = actorExecutor.asUnownedSerialExecutor()
         unownedTask = taskExecutor.asUnownedTaskExecutor()
         startThread()
+        // Wait until the thread is placed, so `pinnedCPU` and `threadTID` are final (≈ 50 µs).
+        while !startedFlag.load(ordering: .acquiring) { sched_yield() }
     }
+
+    /// The loop thread's kernel id (gettid).
+    public var threadTID: Int32 { Int32(tid.load(ordering: .relaxed)) }
 
     /// For `nonisolated var unownedExecutor: UnownedSerialExecutor { loop.unownedExecutor }`.
     public var unownedExecutor: UnownedSerialExecutor { unownedActor }
@@ -295,9 +306,17 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
 
     private func placeThread() {
         kv_set_thread_name(index >= 0 ? "kv-loop-\(index)" : "kv-loop")
+        tid.store(Int(kv_thread_tid()), ordering: .relaxed)
         guard let slot else { return }
-        if settings.pinThreads, kv_pin_current_thread(Int32(slot.cpu)) == 0 {
-            pinned.store(slot.cpu, ordering: .relaxed)
+        if settings.pinThreads {
+            // Listed before pinning, so a concurrent affinity repair never widens this thread.
+            let me = kv_thread_tid()
+            _ = EventLoop.pinnedThreads.withLock { $0.insert(me) }
+            if kv_pin_current_thread(Int32(slot.cpu)) == 0 {
+                pinned.store(slot.cpu, ordering: .relaxed)
+            } else {
+                _ = EventLoop.pinnedThreads.withLock { $0.remove(me) }
+            }
         }
         if settings.preferLocalNUMANode { _ = kv_numa_prefer_node(Int32(slot.node)) }
     }
@@ -305,6 +324,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     private func runLoop() {
         kv_set_thread_loop(Unmanaged.passUnretained(self).toOpaque())
         placeThread()
+        startedFlag.store(true, ordering: .releasing)
         let capacity = max(1, min(256, settings.eventsPerPoll))
         var events = [kv_event](repeating: kv_event(), count: capacity)
         var batch: [Work] = []
@@ -411,8 +431,13 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
             _ = kv_epoll_remove(epollFD, registration.fd)
             registration.handler.loopClosing()
         }
-        while let entry = timers.popFirst() {
-            if let body = timerBodies.removeValue(forKey: entry.id) { body() }
+        // A callback that schedules again is fired again, a few rounds at most.
+        for _ in 0..<3 where !timers.isEmpty {
+            var due: [TimerHeap.Entry] = []
+            while let entry = timers.popFirst() { due.append(entry) }
+            for entry in due {
+                if let body = timerBodies.removeValue(forKey: entry.id) { body() }
+            }
         }
         var rounds = 0
         while drainOnce() && rounds < 10_000 { rounds += 1 }
@@ -425,6 +450,8 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
             swap(&state.items, &tail)
         }
         kv_set_thread_loop(nil)
+        let me = kv_thread_tid()
+        _ = EventLoop.pinnedThreads.withLock { $0.remove(me) }
         while let work = local.popFirst() { forwardToFallback(work) }
         for work in tail { forwardToFallback(work) }
         close(epollFD)

@@ -13,6 +13,10 @@ import KVRuntime
 /// Writes are buffered; once more than `writeBufferLimitBytes` are waiting for the kernel,
 /// `write` suspends the writer until the buffer drains below it (back-pressure). One reader
 /// at a time; any number of writers (their bytes go out in call order).
+///
+/// Call `close()` (or `abort()`) when done: until then the loop keeps the connection
+/// registered, and with it the socket. `TCPListener.run` closes a connection when its
+/// handler returns.
 public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     // Unchecked Sendable: all mutable state below is touched only on `loop`'s thread.
 
@@ -202,8 +206,25 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     /// the buffer holds more than `settings.writeBufferLimitBytes` (up to `settings.writeTimeout`).
     /// Throws `.connectionReset` if the peer went away, `.closed` after `close()`.
     public func write(_ bytes: [UInt8]) async throws(TransportError) {
-        try enqueue(bytes)
-        try await waitUntilWritable()
+        if loop.inEventLoop {
+            try enqueue(bytes)
+            try await waitUntilWritable()
+            return
+        }
+        // Off the loop: one hop that queues the bytes and waits for room.
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, TransportError>, Never>) in
+            loop.execute {
+                if let failure = self.failure {
+                    continuation.resume(returning: .failure(failure))
+                } else if self.closing {
+                    continuation.resume(returning: .failure(.closed))
+                } else {
+                    self.enqueueWrite(bytes)
+                    self.waitForRoom(continuation)
+                }
+            }
+        }
+        try outcome.get()
     }
 
     /// Queues `bytes` for sending without waiting for room (no back-pressure): for callers
