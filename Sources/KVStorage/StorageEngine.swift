@@ -40,7 +40,7 @@ public actor StorageEngine {
     let clock: any WallClock
     let logger: Logger
     let blockCache: BlockCache?
-    let wal: WAL
+    nonisolated let wal: WAL
 
     var manifest: Manifest
     /// The memtable taking writes.
@@ -231,14 +231,27 @@ public actor StorageEngine {
     /// but does not win (last write wins). Throws `KVError.emptyKey`, `.keyTooLarge`,
     /// `.valueTooLarge` (nothing is applied), `.closed`, or the I/O error that broke the
     /// WAL. May wait (back-pressure) while the flusher or compactor catches up.
-    public func apply(_ batch: [Entry]) async throws(KVError) {
+    public nonisolated func apply(_ batch: [Entry]) async throws(KVError) {
+        guard let ticket = try await enqueue(batch) else { return }
+        // Wait for the disk outside the actor: the engine keeps serving while this
+        // writer waits, and the syncing thread resumes the writer directly.
+        do {
+            try await wal.waitUntilDurable(ticket)
+        } catch {
+            throw error as? KVError ?? .io(operation: "wal", path: directory, errno: 0)
+        }
+    }
+
+    /// Validates the batch, waits out back-pressure, queues it in the WAL and inserts it
+    /// into the active memtable. Returns the WAL ticket (nil for an empty batch).
+    private func enqueue(_ batch: [Entry]) async throws(KVError) -> UInt64? {
         var bytes = 0
         for entry in batch {
             try settings.limits.check(key: entry.key)
             if let value = entry.record.value { try settings.limits.check(value: value) }
             bytes += entry.key.bytes.count + (entry.record.value?.bytes.count ?? 0)
         }
-        guard !batch.isEmpty else { return }
+        guard !batch.isEmpty else { return nil }
         try await waitWhileStalled()
         let ticket = try wal.append(batch)
         for entry in batch {
@@ -249,24 +262,18 @@ public actor StorageEngine {
         if active.approximateBytes >= settings.memtableBytes && frozen.count < settings.maxFrozenMemtables {
             freezeActive(walEnd: wal.rotate())
         }
-        do {
-            try await wal.waitUntilDurable(ticket)
-        } catch {
-            let failure = error as? KVError ?? .io(operation: "wal", path: directory, errno: 0)
-            backgroundFailure = backgroundFailure ?? failure
-            throw failure
-        }
+        return ticket
     }
 
     /// Writes `value` for `key` at `timestamp` (see `apply`).
-    public func put(_ key: Key, _ value: Value, at timestamp: Timestamp, expiresAtMillis: UInt64? = nil)
+    public nonisolated func put(_ key: Key, _ value: Value, at timestamp: Timestamp, expiresAtMillis: UInt64? = nil)
         async throws(KVError)
     {
         try await apply([Entry(key: key, record: .value(value, at: timestamp, expiresAtMillis: expiresAtMillis))])
     }
 
     /// Writes a tombstone for `key` at `timestamp` (see `apply`).
-    public func delete(_ key: Key, at timestamp: Timestamp) async throws(KVError) {
+    public nonisolated func delete(_ key: Key, at timestamp: Timestamp) async throws(KVError) {
         try await apply([Entry(key: key, record: .tombstone(at: timestamp))])
     }
 
@@ -283,13 +290,13 @@ public actor StorageEngine {
             if pressure == .slowdown && !slowed && settings.slowdownDelayMicros > 0 {
                 slowed = true
                 stallCount += 1
-                compactionRequests?.yield(.background)
+                if !compactionInProgress { compactionRequests?.yield(.background) }
                 try? await Task.sleep(for: .microseconds(settings.slowdownDelayMicros))
                 continue
             }
             guard memtablesFull || pressure == .stop else { return }
             stallCount += 1
-            if pressure == .stop { compactionRequests?.yield(.background) }
+            if pressure == .stop && !compactionInProgress { compactionRequests?.yield(.background) }
             await withCheckedContinuation { stallWaiters.append($0) }
         }
     }
