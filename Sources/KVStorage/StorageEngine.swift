@@ -41,6 +41,8 @@ public actor StorageEngine {
     let logger: Logger
     let blockCache: BlockCache?
     nonisolated let wal: WAL
+    /// Held until `close()`: no second engine may open this directory meanwhile.
+    var directoryLock: DirectoryLock?
 
     var manifest: Manifest
     /// The memtable taking writes.
@@ -94,8 +96,9 @@ public actor StorageEngine {
     init(
         directory: String, settings: StorageSettings, clock: any WallClock, logger: Logger,
         executor: (any SerialExecutor)?, manifest: Manifest, wal: WAL, tables: [LiveTable],
-        blockCache: BlockCache?
+        blockCache: BlockCache?, lock: DirectoryLock
     ) {
+        self.directoryLock = lock
         self.directory = directory
         self.settings = settings
         self.clock = clock
@@ -117,8 +120,8 @@ public actor StorageEngine {
     ///
     /// Throws `KVError.corruption` when the manifest or the WAL is damaged anywhere but
     /// the WAL's last frame (a torn tail is truncated and logged), and `KVError.io` when
-    /// the directory cannot be used. A table whose checksum fails on open is
-    /// quarantined, not fatal. Cost: reads every WAL segment still live (≤ a few
+    /// the directory cannot be used (`operation: "flock"` when another engine has it
+    /// open). A table whose checksum fails on open is quarantined, not fatal. Cost: reads every WAL segment still live (≤ a few
     /// memtables' worth) and each table's index and bloom filter.
     public static func open(
         directory: String,
@@ -129,6 +132,7 @@ public actor StorageEngine {
     ) async throws(KVError) -> StorageEngine {
         try DiskDirectory.create(directory)
         try DiskDirectory.create(directory + "/" + quarantineFolder)
+        let lock = try DirectoryLock(directory: directory)
         var manifest = try Manifest.load(directory: directory) ?? Manifest()
         let blockCache = settings.tables.blockCacheBytes > 0 ? BlockCache(capacityBytes: settings.tables.blockCacheBytes) : nil
 
@@ -177,7 +181,7 @@ public actor StorageEngine {
             nextSequence: recovery.nextSequence, spares: recovery.spares)
         let engine = StorageEngine(
             directory: directory, settings: settings, clock: clock, logger: logger, executor: executor,
-            manifest: manifest, wal: wal, tables: tables, blockCache: blockCache)
+            manifest: manifest, wal: wal, tables: tables, blockCache: blockCache, lock: lock)
         await engine.start(replaying: recovery.batches, walEnd: recovery.nextSegment)
         engine.logger.info(
             "storage engine open",
@@ -448,5 +452,6 @@ public actor StorageEngine {
         flushWaiters = []
         for w in waiters { w.continuation.resume() }
         await wal.close()
+        directoryLock = nil
     }
 }

@@ -174,3 +174,20 @@ import Testing
         await engine.close()
     }
 }
+
+@Suite struct DirectoryLockTests {
+    @Test func aSecondEngineCannotOpenTheSameDirectory() async throws {
+        let dir = TemporaryDirectory("lock")
+        defer { dir.remove() }
+        let first = try await StorageEngine.open(directory: dir.path, settings: tinySettings(), logger: quietLogger)
+        await #expect {
+            _ = try await StorageEngine.open(directory: dir.path, settings: tinySettings(), logger: quietLogger)
+        } throws: { error in
+            guard case KVError.io(let operation, _, _) = error else { return false }
+            return operation == "flock"
+        }
+        await first.close()
+        let second = try await StorageEngine.open(directory: dir.path, settings: tinySettings(), logger: quietLogger)
+        await second.close()
+    }
+}
