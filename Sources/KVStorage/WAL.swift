@@ -24,6 +24,11 @@ public struct WALSettings: Sendable, Equatable {
     /// Obsolete segments kept to be renamed and reused as new ones, so syncs write into
     /// blocks that are already allocated (about 2× faster here). Default 2 files.
     public var recycledSegments: Int = 2
+    /// In `sync` mode, how long the syncing thread may wait for the writers of the last
+    /// group to queue again before it syncs fewer of them, in microseconds. A sync costs
+    /// 100–250 µs here, so waiting a little for a fuller group raises durable throughput.
+    /// 0 syncs whatever is queued at once. Default 50 µs.
+    public var groupCommitWindowMicros: Int = 50
     /// In `periodic` mode, queued bytes that wake the writer before its interval. Default 256 KiB.
     public var writeBufferBytes: Int = 256 << 10
     /// In `periodic` mode, the longest a frame waits in memory before `write`. Default 2 ms.
@@ -75,6 +80,8 @@ final class WAL: @unchecked Sendable {
     private var unsyncedFrames = 0
     private var lastSync = ContinuousClock.now
     private var lastWrite = ContinuousClock.now
+    /// Frames in the last group written (sync mode's estimate of how many writers are active).
+    private var lastGroupFrames = 0
 
     /// What recovery found: the batches to replay, in order.
     struct Recovery: Sendable {
@@ -417,6 +424,14 @@ final class WAL: @unchecked Sendable {
             lock.lock()
             if periodMillis == 0 {
                 while queue.isIdle && !closing && !forceSync { lock.wait() }
+                if settings.groupCommitWindowMicros > 0 && queue.pendingFrames < lastGroupFrames {
+                    // The writers acknowledged by the last sync are probably queueing again:
+                    // give them a moment to join this group (each append signals).
+                    let deadline = Date(timeIntervalSinceNow: Double(settings.groupCommitWindowMicros) / 1e6)
+                    while !closing && !forceSync && queue.pendingFrames < lastGroupFrames {
+                        if !lock.wait(until: deadline) { break }
+                    }
+                }
             } else {
                 // Batch small writes: write when enough bytes queued or the oldest waited
                 // `writeIntervalMillis`; sync once per period when anything is unsynced.
@@ -442,6 +457,7 @@ final class WAL: @unchecked Sendable {
                     }
                 }
             }
+            lastGroupFrames = queue.pendingFrames
             let (chunks, upTo) = queue.takeChunks()
             let mustSync = forceSync || closing
             forceSync = false
