@@ -29,6 +29,9 @@ public struct WALSettings: Sendable, Equatable {
     /// 100–250 µs here, so waiting a little for a fuller group raises durable throughput.
     /// 0 syncs whatever is queued at once. Default 50 µs.
     public var groupCommitWindowMicros: Int = 50
+    /// Pause between the 1 MiB steps of zero-filling a spare segment in the background,
+    /// in microseconds, so the log's syncs are not stuck behind it. Default 2,000 (2 ms).
+    public var sparePauseMicros: Int = 2_000
     /// In `periodic` mode, queued bytes that wake the writer before its interval. Default 256 KiB.
     public var writeBufferBytes: Int = 256 << 10
     /// In `periodic` mode, the longest a frame waits in memory before `write`. Default 2 ms.
@@ -368,8 +371,10 @@ final class WAL: @unchecked Sendable {
         if limit > 0 { removeSegments(below: limit) }
     }
 
-    /// Creates a segment-sized file of zeros, durable, and returns its path.
-    private func makeSpare() throws(KVError) -> String {
+    /// Creates a segment-sized file of zeros, durable, and returns its path. `paced`
+    /// (the preparer thread) flushes each MiB and pauses between them, so the log's own
+    /// syncs never queue behind one large flush.
+    private func makeSpare(paced: Bool = false) throws(KVError) -> String {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         let path = directory + "/recycle-z\(now.tv_sec)\(now.tv_nsec).log"
@@ -380,6 +385,10 @@ final class WAL: @unchecked Sendable {
         while offset < settings.segmentBytes {
             try file.write(zeros, at: Int64(offset))
             offset += chunk
+            if paced {
+                try file.syncData()
+                usleep(UInt32(settings.sparePauseMicros))
+            }
         }
         try file.syncData()
         try DiskDirectory.sync(directory)
@@ -406,7 +415,7 @@ final class WAL: @unchecked Sendable {
             lock.lock()
             let needed = recyclable.isEmpty
             lock.unlock()
-            guard needed, let path = try? makeSpare() else { continue }
+            guard needed, let path = try? makeSpare(paced: true) else { continue }
             lock.lock()
             let keep = recyclable.count < max(1, settings.recycledSegments)
             if keep { recyclable.append(path) }
