@@ -9,7 +9,8 @@ import Testing
         var random = TestRandom(state: seed)
         var entries: [Entry] = []
         for i in 0..<count {
-            let key = Key(Array("key-\(i)".utf8) + random.bytes(Int(random.next() % 8)))
+            // "/" ends the number, so no two keys collide ("key-43" + "3" would equal "key-433").
+            let key = Key(Array("key-\(i)/".utf8) + random.bytes(Int(random.next() % 8)))
             let time = ts(1_000 + UInt64(i))
             let record: Record
             switch i % 5 {

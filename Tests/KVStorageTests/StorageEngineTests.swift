@@ -174,3 +174,54 @@ import Testing
         await engine.close()
     }
 }
+
+@Suite struct DirectoryLockTests {
+    @Test func aSecondEngineCannotOpenTheSameDirectory() async throws {
+        let dir = TemporaryDirectory("lock")
+        defer { dir.remove() }
+        let first = try await StorageEngine.open(directory: dir.path, settings: tinySettings(), logger: quietLogger)
+        await #expect {
+            _ = try await StorageEngine.open(directory: dir.path, settings: tinySettings(), logger: quietLogger)
+        } throws: { error in
+            guard case KVError.io(let operation, _, _) = error else { return false }
+            return operation == "flock"
+        }
+        await first.close()
+        let second = try await StorageEngine.open(directory: dir.path, settings: tinySettings(), logger: quietLogger)
+        await second.close()
+    }
+}
+
+@Suite struct CommitModeTests {
+    @Test func periodicModeAcknowledgesAtOnceAndCloseMakesItDurable() async throws {
+        let dir = TemporaryDirectory("periodic")
+        defer { dir.remove() }
+        var settings = tinySettings(commitMode: .periodic(milliseconds: 10_000))
+        settings.memtableBytes = 1 << 20  // nothing flushed: everything must come back from the WAL
+        var engine = try await StorageEngine.open(directory: dir.path, settings: settings, logger: quietLogger)
+        for i in 0..<200 { try await engine.put(Key("p\(i)"), Value("v\(i)"), at: ts(1 + UInt64(i))) }
+        #expect(await engine.stats().walSyncs == 0, "no sync within the 10 s period")
+        await engine.close()
+        engine = try await StorageEngine.open(directory: dir.path, settings: settings, logger: quietLogger)
+        for i in 0..<200 { #expect(try await engine.value(for: Key("p\(i)")) == Value("v\(i)")) }
+        await engine.close()
+    }
+
+    @Test func flushDropsTheWALSegmentsItCovered() async throws {
+        let dir = TemporaryDirectory("walgc")
+        defer { dir.remove() }
+        var settings = tinySettings(commitMode: .sync)
+        settings.memtableBytes = 1 << 20
+        settings.wal.recycledSegments = 1
+        let engine = try await StorageEngine.open(directory: dir.path, settings: settings, logger: quietLogger)
+        for i in 0..<300 { try await engine.put(Key("w\(i)"), Value(String(repeating: "v", count: 100)), at: ts(1)) }
+        let before = fileNames(dir.path).filter { $0.hasPrefix("wal-") }
+        #expect(before.count > 2)
+        try await engine.flush()
+        try await engine.put(Key("after"), Value("x"), at: ts(2))
+        let after = fileNames(dir.path).filter { $0.hasPrefix("wal-") }
+        #expect(after.count == 1, "only the segment written after the flush remains: \(after)")
+        #expect(fileNames(dir.path).filter { $0.hasPrefix("recycle-") }.count <= 2)
+        await engine.close()
+    }
+}
