@@ -31,6 +31,8 @@ struct GroupCommitQueue {
     private(set) var synced: UInt64 = 0
     private(set) var waiters: [Waiter] = []
     private(set) var pendingBytes = 0
+    /// Frames queued and not yet taken.
+    private(set) var pendingFrames = 0
     /// Set when a write or sync failed; every later append and wait fails with it.
     private(set) var failure: KVError?
 
@@ -50,6 +52,7 @@ struct GroupCommitQueue {
         encode(&chunks[chunks.count - 1].writer)
         chunks[chunks.count - 1].frames += 1
         pendingBytes += chunks[chunks.count - 1].writer.count - before
+        pendingFrames += 1
         appended += 1
         return appended
     }
@@ -59,6 +62,7 @@ struct GroupCommitQueue {
         let taken = chunks
         chunks = []
         pendingBytes = 0
+        pendingFrames = 0
         return (taken, appended)
     }
 

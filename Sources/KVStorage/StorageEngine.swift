@@ -40,7 +40,9 @@ public actor StorageEngine {
     let clock: any WallClock
     let logger: Logger
     let blockCache: BlockCache?
-    let wal: WAL
+    nonisolated let wal: WAL
+    /// Held until `close()`: no second engine may open this directory meanwhile.
+    var directoryLock: DirectoryLock?
 
     var manifest: Manifest
     /// The memtable taking writes.
@@ -94,8 +96,9 @@ public actor StorageEngine {
     init(
         directory: String, settings: StorageSettings, clock: any WallClock, logger: Logger,
         executor: (any SerialExecutor)?, manifest: Manifest, wal: WAL, tables: [LiveTable],
-        blockCache: BlockCache?
+        blockCache: BlockCache?, lock: DirectoryLock
     ) {
+        self.directoryLock = lock
         self.directory = directory
         self.settings = settings
         self.clock = clock
@@ -117,8 +120,8 @@ public actor StorageEngine {
     ///
     /// Throws `KVError.corruption` when the manifest or the WAL is damaged anywhere but
     /// the WAL's last frame (a torn tail is truncated and logged), and `KVError.io` when
-    /// the directory cannot be used. A table whose checksum fails on open is
-    /// quarantined, not fatal. Cost: reads every WAL segment still live (≤ a few
+    /// the directory cannot be used (`operation: "flock"` when another engine has it
+    /// open). A table whose checksum fails on open is quarantined, not fatal. Cost: reads every WAL segment still live (≤ a few
     /// memtables' worth) and each table's index and bloom filter.
     public static func open(
         directory: String,
@@ -129,6 +132,7 @@ public actor StorageEngine {
     ) async throws(KVError) -> StorageEngine {
         try DiskDirectory.create(directory)
         try DiskDirectory.create(directory + "/" + quarantineFolder)
+        let lock = try DirectoryLock(directory: directory)
         var manifest = try Manifest.load(directory: directory) ?? Manifest()
         let blockCache = settings.tables.blockCacheBytes > 0 ? BlockCache(capacityBytes: settings.tables.blockCacheBytes) : nil
 
@@ -177,7 +181,7 @@ public actor StorageEngine {
             nextSequence: recovery.nextSequence, spares: recovery.spares)
         let engine = StorageEngine(
             directory: directory, settings: settings, clock: clock, logger: logger, executor: executor,
-            manifest: manifest, wal: wal, tables: tables, blockCache: blockCache)
+            manifest: manifest, wal: wal, tables: tables, blockCache: blockCache, lock: lock)
         await engine.start(replaying: recovery.batches, walEnd: recovery.nextSegment)
         engine.logger.info(
             "storage engine open",
@@ -231,14 +235,27 @@ public actor StorageEngine {
     /// but does not win (last write wins). Throws `KVError.emptyKey`, `.keyTooLarge`,
     /// `.valueTooLarge` (nothing is applied), `.closed`, or the I/O error that broke the
     /// WAL. May wait (back-pressure) while the flusher or compactor catches up.
-    public func apply(_ batch: [Entry]) async throws(KVError) {
+    public nonisolated func apply(_ batch: [Entry]) async throws(KVError) {
+        guard let ticket = try await enqueue(batch) else { return }
+        // Wait for the disk outside the actor: the engine keeps serving while this
+        // writer waits, and the syncing thread resumes the writer directly.
+        do {
+            try await wal.waitUntilDurable(ticket)
+        } catch {
+            throw error as? KVError ?? .io(operation: "wal", path: directory, errno: 0)
+        }
+    }
+
+    /// Validates the batch, waits out back-pressure, queues it in the WAL and inserts it
+    /// into the active memtable. Returns the WAL ticket (nil for an empty batch).
+    private func enqueue(_ batch: [Entry]) async throws(KVError) -> UInt64? {
         var bytes = 0
         for entry in batch {
             try settings.limits.check(key: entry.key)
             if let value = entry.record.value { try settings.limits.check(value: value) }
             bytes += entry.key.bytes.count + (entry.record.value?.bytes.count ?? 0)
         }
-        guard !batch.isEmpty else { return }
+        guard !batch.isEmpty else { return nil }
         try await waitWhileStalled()
         let ticket = try wal.append(batch)
         for entry in batch {
@@ -249,49 +266,57 @@ public actor StorageEngine {
         if active.approximateBytes >= settings.memtableBytes && frozen.count < settings.maxFrozenMemtables {
             freezeActive(walEnd: wal.rotate())
         }
-        do {
-            try await wal.waitUntilDurable(ticket)
-        } catch {
-            let failure = error as? KVError ?? .io(operation: "wal", path: directory, errno: 0)
-            backgroundFailure = backgroundFailure ?? failure
-            throw failure
-        }
+        return ticket
     }
 
     /// Writes `value` for `key` at `timestamp` (see `apply`).
-    public func put(_ key: Key, _ value: Value, at timestamp: Timestamp, expiresAtMillis: UInt64? = nil)
+    public nonisolated func put(_ key: Key, _ value: Value, at timestamp: Timestamp, expiresAtMillis: UInt64? = nil)
         async throws(KVError)
     {
         try await apply([Entry(key: key, record: .value(value, at: timestamp, expiresAtMillis: expiresAtMillis))])
     }
 
     /// Writes a tombstone for `key` at `timestamp` (see `apply`).
-    public func delete(_ key: Key, at timestamp: Timestamp) async throws(KVError) {
+    public nonisolated func delete(_ key: Key, at timestamp: Timestamp) async throws(KVError) {
         try await apply([Entry(key: key, record: .tombstone(at: timestamp))])
     }
 
-    /// Waits while the memtables or the table count are over their limits.
+    /// Waits while the memtables or the table count are over their limits (stop), and
+    /// delays the batch a little when the table count nears the limit (slowdown).
     private func waitWhileStalled() async throws(KVError) {
+        var slowed = false
         while true {
             if isClosed { throw .closed }
             if let backgroundFailure { throw backgroundFailure }
             let memtablesFull =
                 active.approximateBytes >= settings.memtableBytes && frozen.count >= settings.maxFrozenMemtables
-            let tablesFull = settings.backgroundCompaction
-                && stallTableCount >= settings.tables.compaction.stopTableCount
-            guard memtablesFull || tablesFull else { return }
+            let pressure = settings.backgroundCompaction ? writeStall : .none
+            if pressure == .slowdown && !slowed && settings.slowdownDelayMicros > 0 {
+                slowed = true
+                stallCount += 1
+                if !compactionInProgress { compactionRequests?.yield(.background) }
+                try? await Task.sleep(for: .microseconds(settings.slowdownDelayMicros))
+                continue
+            }
+            guard memtablesFull || pressure == .stop else { return }
             stallCount += 1
-            if tablesFull { compactionRequests?.yield(.background) }
+            if pressure == .stop && !compactionInProgress { compactionRequests?.yield(.background) }
             await withCheckedContinuation { stallWaiters.append($0) }
         }
     }
 
-    /// The table count the stall thresholds apply to: all tables (size-tiered) or level 0 (leveled).
-    var stallTableCount: Int {
+    /// The back-pressure compaction asks for: the planner counts all tables
+    /// (size-tiered) or level-0 tables (leveled) against its thresholds.
+    var writeStall: WriteStall {
+        let count: Int
         switch settings.tables.compaction.strategy {
-        case .sizeTiered: return tables.count
-        case .leveled: return tables.count { $0.level == 0 }
+        case .sizeTiered: count = tables.count
+        case .leveled: count = tables.count { $0.level == 0 }
         }
+        let thresholds = settings.tables.compaction
+        if count >= thresholds.stopTableCount { return .stop }
+        if count >= thresholds.slowdownTableCount { return .slowdown }
+        return .none
     }
 
     func resumeStalledWriters() {
@@ -427,5 +452,6 @@ public actor StorageEngine {
         flushWaiters = []
         for w in waiters { w.continuation.resume() }
         await wal.close()
+        directoryLock = nil
     }
 }

@@ -146,3 +146,82 @@ import Testing
         await engine.close()
     }
 }
+
+@Suite struct BackPressureTests {
+    @Test func writesStallInsteadOfLettingMemtablesAndTablesPileUp() async throws {
+        let dir = TemporaryDirectory("stall")
+        defer { dir.remove() }
+        var settings = tinySettings()
+        settings.memtableBytes = 4 << 10
+        settings.maxFrozenMemtables = 1
+        settings.slowdownDelayMicros = 100
+        settings.tables.compaction.minThreshold = 2
+        settings.tables.compaction.slowdownTableCount = 3
+        settings.tables.compaction.stopTableCount = 4
+        let engine = try await StorageEngine.open(
+            directory: dir.path, settings: settings, clock: ManualClock(), logger: quietLogger)
+        var worst = (frozen: 0, tables: 0)
+        for i in 0..<300 {
+            try await engine.put(Key("p\(i % 200)"), Value(String(repeating: "x", count: 40)), at: ts(1 + UInt64(i)))
+            let s = await engine.stats()
+            worst = (max(worst.frozen, s.frozenMemtables), max(worst.tables, s.tableCount))
+        }
+        let stats = await engine.stats()
+        #expect(stats.stalls > 0, "writes at µs pace must have waited for fsync-paced flushes")
+        #expect(worst.frozen <= 1)
+        #expect(worst.tables <= 4 + 1 + 1, "stop threshold + the flush in flight + one frozen memtable")
+        #expect(try await engine.value(for: Key("p5")) == Value(String(repeating: "x", count: 40)))
+        await engine.close()
+    }
+}
+
+@Suite struct DirectoryLockTests {
+    @Test func aSecondEngineCannotOpenTheSameDirectory() async throws {
+        let dir = TemporaryDirectory("lock")
+        defer { dir.remove() }
+        let first = try await StorageEngine.open(directory: dir.path, settings: tinySettings(), logger: quietLogger)
+        await #expect {
+            _ = try await StorageEngine.open(directory: dir.path, settings: tinySettings(), logger: quietLogger)
+        } throws: { error in
+            guard case KVError.io(let operation, _, _) = error else { return false }
+            return operation == "flock"
+        }
+        await first.close()
+        let second = try await StorageEngine.open(directory: dir.path, settings: tinySettings(), logger: quietLogger)
+        await second.close()
+    }
+}
+
+@Suite struct CommitModeTests {
+    @Test func periodicModeAcknowledgesAtOnceAndCloseMakesItDurable() async throws {
+        let dir = TemporaryDirectory("periodic")
+        defer { dir.remove() }
+        var settings = tinySettings(commitMode: .periodic(milliseconds: 10_000))
+        settings.memtableBytes = 1 << 20  // nothing flushed: everything must come back from the WAL
+        var engine = try await StorageEngine.open(directory: dir.path, settings: settings, logger: quietLogger)
+        for i in 0..<200 { try await engine.put(Key("p\(i)"), Value("v\(i)"), at: ts(1 + UInt64(i))) }
+        #expect(await engine.stats().walSyncs == 0, "no sync within the 10 s period")
+        await engine.close()
+        engine = try await StorageEngine.open(directory: dir.path, settings: settings, logger: quietLogger)
+        for i in 0..<200 { #expect(try await engine.value(for: Key("p\(i)")) == Value("v\(i)")) }
+        await engine.close()
+    }
+
+    @Test func flushDropsTheWALSegmentsItCovered() async throws {
+        let dir = TemporaryDirectory("walgc")
+        defer { dir.remove() }
+        var settings = tinySettings(commitMode: .sync)
+        settings.memtableBytes = 1 << 20
+        settings.wal.recycledSegments = 1
+        let engine = try await StorageEngine.open(directory: dir.path, settings: settings, logger: quietLogger)
+        for i in 0..<300 { try await engine.put(Key("w\(i)"), Value(String(repeating: "v", count: 100)), at: ts(1)) }
+        let before = fileNames(dir.path).filter { $0.hasPrefix("wal-") }
+        #expect(before.count > 2)
+        try await engine.flush()
+        try await engine.put(Key("after"), Value("x"), at: ts(2))
+        let after = fileNames(dir.path).filter { $0.hasPrefix("wal-") }
+        #expect(after.count == 1, "only the segment written after the flush remains: \(after)")
+        #expect(fileNames(dir.path).filter { $0.hasPrefix("recycle-") }.count <= 2)
+        await engine.close()
+    }
+}

@@ -22,6 +22,8 @@ struct BenchmarkFlags {
     var cacheSize = 8 << 20
     /// 1: WAL segments are zero-filled ahead of use (`WALSettings.preallocate`). Default 1.
     var walZeroFill = true
+    /// `WALSettings.groupCommitWindowMicros` (-1 = the engine's default).
+    var groupCommitWindowMicros = -1
     /// Random seed.
     var seed: UInt64 = 301
 
@@ -49,6 +51,7 @@ struct BenchmarkFlags {
             case "write_buffer_size": flags.writeBufferSize = try int()
             case "cache_size": flags.cacheSize = try int()
             case "seed": flags.seed = UInt64(try int())
+            case "group_commit_window_us": flags.groupCommitWindowMicros = try int()
             case "wal_zero_fill": flags.walZeroFill = try int() != 0
             default: throw FlagError.unknown(name)
             }

@@ -144,6 +144,7 @@ extension String {
     settings.commitMode = flags.sync ? .sync : .periodic(milliseconds: 1000)
     settings.memtableBytes = flags.writeBufferSize
     settings.wal.preallocate = flags.walZeroFill
+    if flags.groupCommitWindowMicros >= 0 { settings.wal.groupCommitWindowMicros = flags.groupCommitWindowMicros }
     settings.tables.blockCacheBytes = flags.cacheSize
     let values = ValuePool(seed: flags.seed)
     var logger = Logger(label: "engine-bench")
