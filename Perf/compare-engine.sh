@@ -11,14 +11,19 @@ trap 'rm -rf "$DIR"' EXIT
 COMMON="--key_size=16 --value_size=100"
 for round in $(seq 1 "$ROUNDS"); do
     echo "== round $round: 1 thread, 1M keys, sync=0"
+    sync; sleep 1
     "$BENCH" --benchmarks=fillrandom,overwrite,readrandom --num=1000000 --threads=1 --sync=0 $COMMON --db="$DIR/kvd"
+    sync; sleep 1
     TIME=""
     [ -x /usr/bin/time ] && TIME="/usr/bin/time -f db_bench_peak_memory_KiB=%M"
     $TIME db_bench --benchmarks=fillrandom,overwrite,readrandom --num=1000000 --threads=1 $COMMON --db="$DIR/rocksdb" 2>&1 \
         | grep -E '^(fillrandom|overwrite|readrandom) |peak_memory'
     rm -rf "$DIR/kvd" "$DIR/rocksdb"
     echo "== round $round: 8 threads, sync=1"
+    # Let the previous run's dirty pages reach the disk first, so neither side syncs behind them.
+    sync; sleep 1
     "$BENCH" --benchmarks=fillrandom --num=20000 --threads=8 --sync=1 $COMMON --db="$DIR/kvd-sync"
+    sync; sleep 1
     db_bench --benchmarks=fillrandom --num=20000 --threads=8 --sync=1 $COMMON --db="$DIR/rocksdb-sync" 2>/dev/null \
         | grep -E '^fillrandom '
     rm -rf "$DIR/kvd-sync" "$DIR/rocksdb-sync"
