@@ -51,7 +51,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
-        .target(name: "KVCluster", dependencies: ["KVCore"], swiftSettings: strict),
+        .target(
+            name: "KVCluster",
+            dependencies: [
+                "KVCore", "KVStorage", "KVRuntime", "KVTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["FORMAT.md"],
+            swiftSettings: strict),
         .executableTarget(
             name: "kvd",
             dependencies: [
@@ -80,7 +87,11 @@ let package = Package(
         .testTarget(name: "KVServerTests", dependencies: ["KVServer", "KVStorage", "KVCore", "kvd"], swiftSettings: strict),
         .testTarget(
             name: "KVClusterTests",
-            dependencies: ["KVCluster", "KVCore", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: [
+                "KVCluster", "KVCore", "KVStorage", "KVRuntime", "KVTransport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
