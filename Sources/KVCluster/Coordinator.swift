@@ -140,7 +140,7 @@ public final class Coordinator: Sendable {
             if let standIn = standInFor[r], let address = snapshot.address(of: standIn), standIn != local {
                 counters.withLock { $0.hintsToStandIns += 1 }
                 let payload = ClusterCodec.encode(ReplicaWrite(entries: entries, hintFor: r))
-                Task {
+                LoopTask.start { [self] in
                     do throws(TransportError) {
                         _ = try await endpoint.call(
                             address.transport, method: ClusterMethod.replicaWrite.rawValue, payload: payload,
@@ -157,7 +157,7 @@ public final class Coordinator: Sendable {
         let payload = ClusterCodec.encode(ReplicaWrite(entries: entries))
         for r in replicas where snapshot.isUp(r) {
             if r == local {
-                Task {
+                LoopTask.start { [self] in
                     do throws(KVError) {
                         try await replica.apply(entries)
                         round.update { $0.recordAck(from: r) }
@@ -171,7 +171,7 @@ public final class Coordinator: Sendable {
                 round.update { $0.recordFailure(from: r, reason: "no address") }
                 continue
             }
-            Task {
+            LoopTask.start { [self] in
                 do throws(TransportError) {
                     _ = try await endpoint.call(
                         address.transport, method: ClusterMethod.replicaWrite.rawValue, payload: payload,
@@ -262,7 +262,7 @@ public final class Coordinator: Sendable {
         round: ReplicaRound<ReadState, Result<Record?, ClusterError>>
     ) {
         let timeout = Duration.milliseconds(Int64(settings.quorum.readTimeoutMillis))
-        Task {
+        LoopTask.start { [self] in
             var failure: String?
             var reply: Record?
             if r == local {
