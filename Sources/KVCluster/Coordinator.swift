@@ -155,16 +155,10 @@ public final class Coordinator: Sendable {
         }
         // Up replicas: the local one is applied in place, the others by RPC.
         let payload = ClusterCodec.encode(ReplicaWrite(entries: entries))
+        var applyLocally = false
         for r in replicas where snapshot.isUp(r) {
             if r == local {
-                LoopTask.start { [self] in
-                    do throws(KVError) {
-                        try await replica.apply(entries)
-                        round.update { $0.recordAck(from: r) }
-                    } catch {
-                        round.update { $0.recordFailure(from: r, reason: error.description) }
-                    }
-                }
+                applyLocally = true
                 continue
             }
             guard let address = snapshot.address(of: r) else {
@@ -183,6 +177,15 @@ public final class Coordinator: Sendable {
                     if case .remote(let message) = error, message.contains("clock skew") { return }
                     await keepHint(entries, for: r, downSince: nil)
                 }
+            }
+        }
+        // The local replica last, in this task: the remote calls are already on their way.
+        if applyLocally {
+            do throws(KVError) {
+                try await replica.apply(entries)
+                round.update { $0.recordAck(from: local) }
+            } catch {
+                round.update { $0.recordFailure(from: local, reason: error.description) }
             }
         }
         let outcome = await round.wait()
@@ -234,7 +237,8 @@ public final class Coordinator: Sendable {
             s.tracker.answered >= s.tracker.required || s.tracker.isComplete ? s.tracker.result : nil
         }
         let payload = ClusterCodec.encodeRead(key)
-        for r in first { ask(r, key: key, payload: payload, snapshot: snapshot, round: round) }
+        for r in first where r != local { ask(r, key: key, payload: payload, snapshot: snapshot, round: round) }
+        if first.contains(local) { await query(local, key: key, payload: payload, snapshot: snapshot, round: round) }
         let outcome = await round.wait()
         switch outcome {
         case .failure(let error):
@@ -256,42 +260,48 @@ public final class Coordinator: Sendable {
         }
     }
 
-    /// Asks replica `r` for `key`, recording the outcome; a failure asks the next unsent replica.
+    /// Asks replica `r` for `key` in a task of its own.
     private func ask(
         _ r: NodeID, key: Key, payload: [UInt8], snapshot: ClusterView.Snapshot,
         round: ReplicaRound<ReadState, Result<Record?, ClusterError>>
     ) {
+        LoopTask.start { [self] in await query(r, key: key, payload: payload, snapshot: snapshot, round: round) }
+    }
+
+    /// Asks replica `r` for `key` and records the outcome; a failure asks the next unsent replica.
+    private func query(
+        _ r: NodeID, key: Key, payload: [UInt8], snapshot: ClusterView.Snapshot,
+        round: ReplicaRound<ReadState, Result<Record?, ClusterError>>
+    ) async {
         let timeout = Duration.milliseconds(Int64(settings.quorum.readTimeoutMillis))
-        LoopTask.start { [self] in
-            var failure: String?
-            var reply: Record?
-            if r == local {
-                do throws(KVError) { reply = try await replica.get(key) } catch { failure = error.description }
-            } else if let address = snapshot.address(of: r) {
-                do {
-                    let bytes = try await endpoint.call(
-                        address.transport, method: ClusterMethod.replicaRead.rawValue, payload: payload, timeout: timeout)
-                    reply = try ClusterCodec.decodeReadReply(bytes).record
-                } catch {
-                    failure = String(describing: error)
-                }
-            } else {
-                failure = "no address"
+        var failure: String?
+        var reply: Record?
+        if r == local {
+            do throws(KVError) { reply = try await replica.get(key) } catch { failure = error.description }
+        } else if let address = snapshot.address(of: r) {
+            do {
+                let bytes = try await endpoint.call(
+                    address.transport, method: ClusterMethod.replicaRead.rawValue, payload: payload, timeout: timeout)
+                reply = try ClusterCodec.decodeReadReply(bytes).record
+            } catch {
+                failure = String(describing: error)
             }
-            if failure == nil, let record = reply, !clock.isAcceptable(record.timestamp) {
-                counters.withLock { $0.skewedReplies += 1 }
-                failure = "clock skew: reply timestamp \(record.timestamp) is too far ahead"
-            }
-            let next: NodeID? = round.update { state in
-                if let failure {
-                    state.tracker.recordFailure(from: r, reason: failure)
-                    return state.unsent.isEmpty ? nil : state.unsent.removeFirst()
-                }
-                state.tracker.recordReply(reply, from: r)
-                return nil
-            }
-            if let next { ask(next, key: key, payload: payload, snapshot: snapshot, round: round) }
+        } else {
+            failure = "no address"
         }
+        if failure == nil, let record = reply, !clock.isAcceptable(record.timestamp) {
+            counters.withLock { $0.skewedReplies += 1 }
+            failure = "clock skew: reply timestamp \(record.timestamp) is too far ahead"
+        }
+        let next: NodeID? = round.update { state in
+            if let failure {
+                state.tracker.recordFailure(from: r, reason: failure)
+                return state.unsent.isEmpty ? nil : state.unsent.removeFirst()
+            }
+            state.tracker.recordReply(reply, from: r)
+            return nil
+        }
+        if let next { ask(next, key: key, payload: payload, snapshot: snapshot, round: round) }
     }
 
     /// Sends `entry` to each of `replicas` (the local one in place) and waits for them, each bounded by the write timeout.
