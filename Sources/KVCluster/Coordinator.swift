@@ -237,8 +237,13 @@ public final class Coordinator: Sendable {
             s.tracker.answered >= s.tracker.required || s.tracker.isComplete ? s.tracker.result : nil
         }
         let payload = ClusterCodec.encodeRead(key)
-        for r in first where r != local { ask(r, key: key, payload: payload, snapshot: snapshot, round: round) }
+        // Every replica but the last is asked in a task of its own; the local one (a memory
+        // or cache read, usually) and then the last remote one in this task: at R = 2 a read
+        // starts no task at all.
+        let remote = first.filter { $0 != local }
+        for r in remote.dropLast() { ask(r, key: key, payload: payload, snapshot: snapshot, round: round) }
         if first.contains(local) { await query(local, key: key, payload: payload, snapshot: snapshot, round: round) }
+        if let last = remote.last { await query(last, key: key, payload: payload, snapshot: snapshot, round: round) }
         let outcome = await round.wait()
         switch outcome {
         case .failure(let error):
