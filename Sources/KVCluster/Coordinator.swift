@@ -156,30 +156,24 @@ public final class Coordinator: Sendable {
         // Up replicas: the local one is applied in place, the others by RPC.
         let payload = ClusterCodec.encode(ReplicaWrite(entries: entries))
         var applyLocally = false
+        var remote: [(NodeID, NodeAddress)] = []
         for r in replicas where snapshot.isUp(r) {
             if r == local {
                 applyLocally = true
-                continue
-            }
-            guard let address = snapshot.address(of: r) else {
+            } else if let address = snapshot.address(of: r) {
+                remote.append((r, address))
+            } else {
                 round.update { $0.recordFailure(from: r, reason: "no address") }
-                continue
-            }
-            LoopTask.start { [self] in
-                do throws(TransportError) {
-                    _ = try await endpoint.call(
-                        address.transport, method: ClusterMethod.replicaWrite.rawValue, payload: payload,
-                        timeout: timeout)
-                    round.update { $0.recordAck(from: r) }
-                } catch {
-                    round.update { $0.recordFailure(from: r, reason: error.description) }
-                    // A clock-skew rejection is final: a hint would be rejected the same way.
-                    if case .remote(let message) = error, message.contains("clock skew") { return }
-                    await keepHint(entries, for: r, downSince: nil)
-                }
             }
         }
-        // The local replica last, in this task: the remote calls are already on their way.
+        // Each remote replica but one gets a task of its own; the local write (a memtable
+        // insert and, in sync mode, the shared fsync) and the last remote call run in this
+        // task, so a write starts N − 2 tasks.
+        for (r, address) in remote.dropLast() {
+            LoopTask.start { [self] in
+                await send(payload, to: r, at: address, entries: entries, timeout: timeout, round: round)
+            }
+        }
         if applyLocally {
             do throws(KVError) {
                 try await replica.apply(entries)
@@ -188,10 +182,30 @@ public final class Coordinator: Sendable {
                 round.update { $0.recordFailure(from: local, reason: error.description) }
             }
         }
+        if let (r, address) = remote.last {
+            await send(payload, to: r, at: address, entries: entries, timeout: timeout, round: round)
+        }
         let outcome = await round.wait()
         if case .failure(let error) = outcome {
             counters.withLock { $0.unavailable += 1 }
             throw .cluster(error)
+        }
+    }
+
+    /// Sends a replica write to `r` and records the outcome; a failure leaves a hint here.
+    private func send(
+        _ payload: [UInt8], to r: NodeID, at address: NodeAddress, entries: [Entry], timeout: Duration,
+        round: ReplicaRound<WriteTracker, Result<Void, ClusterError>>
+    ) async {
+        do throws(TransportError) {
+            _ = try await endpoint.call(
+                address.transport, method: ClusterMethod.replicaWrite.rawValue, payload: payload, timeout: timeout)
+            round.update { $0.recordAck(from: r) }
+        } catch {
+            round.update { $0.recordFailure(from: r, reason: error.description) }
+            // A clock-skew rejection is final: a hint would be rejected the same way.
+            if case .remote(let message) = error, message.contains("clock skew") { return }
+            await keepHint(entries, for: r, downSince: nil)
         }
     }
 
