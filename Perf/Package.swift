@@ -21,7 +21,18 @@ let package = Package(
             swiftSettings: [
                 .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
                 .enableUpcomingFeature("ExistentialAny"),
-            ])
+            ]),
+        // Cross-loop hop, same-loop actor call, batched posts and TCP echo on the event loops.
+        .executableTarget(
+            name: "runtime-bench",
+            dependencies: [
+                .product(name: "KVRuntime", package: "kvd"),
+                .product(name: "KVTransport", package: "kvd"),
+            ],
+            swiftSettings: [
+                .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+                .enableUpcomingFeature("ExistentialAny"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "kv_system.h"
+#include <dirent.h>
 #include <dlfcn.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -76,12 +78,44 @@ int kv_online_cpus(void) { return (int)sysconf(_SC_NPROCESSORS_ONLN); }
 int kv_allowed_cpus(int *out, int max) {
     cpu_set_t set;
     CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+    if (sched_getaffinity(getpid(), sizeof set, &set) != 0) return -1;
     int n = 0;
     for (int cpu = 0; cpu < CPU_SETSIZE && n < max; cpu++) {
         if (CPU_ISSET(cpu, &set)) out[n++] = cpu;
     }
     return n;
+}
+
+int kv_thread_tid(void) { return (int)gettid(); }
+
+int kv_widen_inherited_pinning(const int *keep, int count) {
+    cpu_set_t wide;
+    CPU_ZERO(&wide);
+    if (sched_getaffinity(getpid(), sizeof wide, &wide) != 0 || CPU_COUNT(&wide) < 2) return 0;
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir) return -1;
+    int widened = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        int tid = atoi(entry->d_name);
+        if (tid <= 0) continue;
+        int kept = 0;
+        for (int i = 0; i < count; i++) kept |= keep[i] == tid;
+        if (kept) continue;
+        cpu_set_t current;
+        CPU_ZERO(&current);
+        if (sched_getaffinity(tid, sizeof current, &current) != 0 || CPU_COUNT(&current) != 1) continue;
+        if (sched_setaffinity(tid, sizeof wide, &wide) == 0) widened++;
+    }
+    closedir(dir);
+    return widened;
+}
+
+int kv_thread_cpu_count(int tid) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(tid, sizeof set, &set) != 0) return -1;
+    return CPU_COUNT(&set);
 }
 
 uint64_t kv_monotonic_nanos(void) {

@@ -48,6 +48,13 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     private let nextTimerID = ManagedAtomic<UInt64>(1)
     private let pinned = ManagedAtomic<Int>(-1)
     private let jobsRun = ManagedAtomic<UInt64>(0)
+    private let stoppedFlag = ManagedAtomic<Bool>(false)
+    private let startedFlag = ManagedAtomic<Bool>(false)
+    private let tid = ManagedAtomic<Int>(0)
+
+    /// Kernel ids of the loop threads pinned to a core, process-wide (kept pinned by the
+    /// affinity repair in `EventLoopGroup`).
+    static let pinnedThreads = Mutex<Set<Int32>>([])
     private var thread = pthread_t()
     private var unownedActor: UnownedSerialExecutor!
     private var unownedTask: UnownedTaskExecutor!
@@ -73,7 +80,12 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
         unownedActor = actorExecutor.asUnownedSerialExecutor()
         unownedTask = taskExecutor.asUnownedTaskExecutor()
         startThread()
+        // Wait until the thread is placed, so `pinnedCPU` and `threadTID` are final (≈ 50 µs).
+        while !startedFlag.load(ordering: .acquiring) { sched_yield() }
     }
+
+    /// The loop thread's kernel id (gettid).
+    public var threadTID: Int32 { Int32(tid.load(ordering: .relaxed)) }
 
     /// For `nonisolated var unownedExecutor: UnownedSerialExecutor { loop.unownedExecutor }`.
     public var unownedExecutor: UnownedSerialExecutor { unownedActor }
@@ -104,10 +116,16 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     /// The CPU the calling thread is running on now (`sched_getcpu`), or -1.
     public static var currentCPU: Int { Int(kv_current_cpu()) }
 
-    /// True when called on this loop's thread.
+    /// True when called on this loop's thread — or, once the loop has stopped, on the
+    /// fallback thread that took over its leftover work.
     @inline(__always) public var inEventLoop: Bool {
-        kv_thread_loop() == Unmanaged.passUnretained(self).toOpaque()
+        let current = kv_thread_loop()
+        if current == Unmanaged.passUnretained(self).toOpaque() { return true }
+        return current != nil && hasStopped && current == Unmanaged.passUnretained(EventLoop.fallback).toOpaque()
     }
+
+    /// True once the loop's thread has exited (after its group shut down).
+    public var hasStopped: Bool { stoppedFlag.load(ordering: .acquiring) }
 
     /// Where jobs go once their loop has stopped.
     static let fallback = EventLoop(index: -1, settings: RuntimeSettings(pinThreads: false))
@@ -131,7 +149,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     }
 
     func enqueue(_ work: Work) {
-        if inEventLoop {
+        if kv_thread_loop() == Unmanaged.passUnretained(self).toOpaque() {
             local.append(work)
             return
         }
@@ -175,6 +193,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     /// Timers still pending when the loop shuts down fire then, early, so nothing waits forever.
     @discardableResult
     public func schedule(after delay: Duration, _ body: @escaping @Sendable () -> Void) -> LoopTimer {
+        if hasStopped { return EventLoop.fallback.schedule(after: delay, body) }
         let id = nextTimerID.loadThenWrappingIncrement(ordering: .relaxed)
         let deadline = kv_monotonic_nanos() &+ delay.nanoseconds
         if inEventLoop {
@@ -189,6 +208,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     @discardableResult
     public func scheduleOnLoop(after delay: Duration, _ body: @escaping () -> Void) -> LoopTimer {
         precondition(inEventLoop, "scheduleOnLoop called off \(self)")
+        if hasStopped { return EventLoop.fallback.scheduleOnLoop(after: delay, body) }
         let id = nextTimerID.loadThenWrappingIncrement(ordering: .relaxed)
         addTimer(id: id, deadline: kv_monotonic_nanos() &+ delay.nanoseconds, body: body)
         return LoopTimer(loop: self, id: id)
@@ -239,6 +259,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
         -> IORegistration
     {
         precondition(inEventLoop, "register called off \(self)")
+        if hasStopped { throw .loopStopped }
         let token = nextToken
         nextToken += 1
         guard kv_epoll_add(epollFD, fd, events.rawValue, token) == 0 else {
@@ -251,6 +272,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     /// Changes the events watched for a registration. Call on the loop.
     public func modify(_ registration: IORegistration, events: IOEvents) throws(KVLoopError) {
         precondition(inEventLoop, "modify called off \(self)")
+        if hasStopped { throw .loopStopped }
         guard kv_epoll_modify(epollFD, registration.fd, events.rawValue, registration.token) == 0 else {
             throw .registrationFailed(fd: registration.fd, errno: errno)
         }
@@ -259,6 +281,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     /// Stops watching a descriptor (call before closing it). Call on the loop.
     public func deregister(_ registration: IORegistration) {
         precondition(inEventLoop, "deregister called off \(self)")
+        if hasStopped { return }
         if handlers.removeValue(forKey: registration.token) != nil {
             _ = kv_epoll_remove(epollFD, registration.fd)
         }
@@ -283,9 +306,17 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
 
     private func placeThread() {
         kv_set_thread_name(index >= 0 ? "kv-loop-\(index)" : "kv-loop")
+        tid.store(Int(kv_thread_tid()), ordering: .relaxed)
         guard let slot else { return }
-        if settings.pinThreads, kv_pin_current_thread(Int32(slot.cpu)) == 0 {
-            pinned.store(slot.cpu, ordering: .relaxed)
+        if settings.pinThreads {
+            // Listed before pinning, so a concurrent affinity repair never widens this thread.
+            let me = kv_thread_tid()
+            _ = EventLoop.pinnedThreads.withLock { $0.insert(me) }
+            if kv_pin_current_thread(Int32(slot.cpu)) == 0 {
+                pinned.store(slot.cpu, ordering: .relaxed)
+            } else {
+                _ = EventLoop.pinnedThreads.withLock { $0.remove(me) }
+            }
         }
         if settings.preferLocalNUMANode { _ = kv_numa_prefer_node(Int32(slot.node)) }
     }
@@ -293,6 +324,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     private func runLoop() {
         kv_set_thread_loop(Unmanaged.passUnretained(self).toOpaque())
         placeThread()
+        startedFlag.store(true, ordering: .releasing)
         let capacity = max(1, min(256, settings.eventsPerPoll))
         var events = [kv_event](repeating: kv_event(), count: capacity)
         var batch: [Work] = []
@@ -391,15 +423,21 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     }
 
     private func closeDown() {
-        // Fire pending timers early so nobody waits on them, and fail I/O waiters.
-        while let entry = timers.popFirst() {
-            if let body = timerBodies.removeValue(forKey: entry.id) { body() }
-        }
+        // Fail I/O waiters first (they see `.closed`, not a timeout), then fire the timers
+        // still pending, early, so nobody waits on them.
         let open = handlers
         handlers.removeAll()
         for (_, registration) in open {
             _ = kv_epoll_remove(epollFD, registration.fd)
             registration.handler.loopClosing()
+        }
+        // A callback that schedules again is fired again, a few rounds at most.
+        for _ in 0..<3 where !timers.isEmpty {
+            var due: [TimerHeap.Entry] = []
+            while let entry = timers.popFirst() { due.append(entry) }
+            for entry in due {
+                if let body = timerBodies.removeValue(forKey: entry.id) { body() }
+            }
         }
         var rounds = 0
         while drainOnce() && rounds < 10_000 { rounds += 1 }
@@ -407,9 +445,13 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
         var tail: [Work] = []
         inbox.withLock { state in
             state.stopped = true
+            // Set under the lock: work forwarded from now on sees the loop as stopped.
+            stoppedFlag.store(true, ordering: .releasing)
             swap(&state.items, &tail)
         }
         kv_set_thread_loop(nil)
+        let me = kv_thread_tid()
+        _ = EventLoop.pinnedThreads.withLock { $0.remove(me) }
         while let work = local.popFirst() { forwardToFallback(work) }
         for work in tail { forwardToFallback(work) }
         close(epollFD)
@@ -454,4 +496,6 @@ extension Duration {
 public enum KVLoopError: Error, Sendable, Equatable {
     /// `epoll_ctl` refused the descriptor.
     case registrationFailed(fd: Int32, errno: Int32)
+    /// The loop has stopped (its group shut down); it watches no more descriptors.
+    case loopStopped
 }

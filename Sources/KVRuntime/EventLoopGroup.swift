@@ -25,6 +25,25 @@ public final class EventLoopGroup: Sendable {
         placement = LoopPlacement.plan(loopCount: count, topology: topology)
         loops = placement.slots.map { EventLoop(index: $0.loop, slot: $0, settings: settings) }
         kv_ignore_sigpipe()
+        if settings.pinThreads, let interval = settings.affinityRepairInterval {
+            Self.repairAffinity()
+            scheduleAffinityRepair(every: interval)
+        }
+    }
+
+    /// Widens threads that inherited a pinned loop's single-core affinity; returns how many.
+    @discardableResult
+    public static func repairAffinity() -> Int {
+        let keep = EventLoop.pinnedThreads.withLock { Array($0) }
+        return Int(keep.withUnsafeBufferPointer { kv_widen_inherited_pinning($0.baseAddress, Int32($0.count)) })
+    }
+
+    private func scheduleAffinityRepair(every interval: Duration) {
+        loops[0].schedule(after: interval) { [weak self] in
+            guard let self, !self.stopped.load(ordering: .acquiring) else { return }
+            Self.repairAffinity()
+            self.scheduleAffinityRepair(every: interval)
+        }
     }
 
     /// The process-wide group (default settings), started on first use and never shut down.

@@ -20,6 +20,11 @@ public struct RuntimeSettings: Sendable, Equatable {
     public var jobsPerTick: Int
     /// Readiness events taken from one `epoll_wait`. Default 256 events (the maximum).
     public var eventsPerPoll: Int
+    /// With pinning on, how often the group widens threads that inherited a loop's pinning
+    /// (Linux threads inherit the affinity of the thread that creates them, so a Swift
+    /// global-pool worker spawned from a loop thread would otherwise stay on that loop's
+    /// core). `nil`: never. Default 1 s (one scan of `/proc/self/task`, ≈ 20 µs).
+    public var affinityRepairInterval: Duration?
 
     public init(
         loopCount: Int? = nil,
@@ -27,7 +32,8 @@ public struct RuntimeSettings: Sendable, Equatable {
         preferLocalNUMANode: Bool = true,
         idleSpin: Duration = .zero,
         jobsPerTick: Int = 1024,
-        eventsPerPoll: Int = 256
+        eventsPerPoll: Int = 256,
+        affinityRepairInterval: Duration? = .seconds(1)
     ) {
         self.loopCount = loopCount
         self.pinThreads = pinThreads
@@ -35,5 +41,6 @@ public struct RuntimeSettings: Sendable, Equatable {
         self.idleSpin = idleSpin
         self.jobsPerTick = jobsPerTick
         self.eventsPerPoll = eventsPerPoll
+        self.affinityRepairInterval = affinityRepairInterval
     }
 }

@@ -18,6 +18,7 @@ import KVCore
 /// such key or route, 405 wrong method (with `Allow`), 413 key or value over
 /// `Limits`, 429 overloaded, 503 shutting down, 500 storage failure.
 public struct ItemAPI<Service: KeyValueService>: Sendable {
+    /// The node (or coordinator) requests are answered from.
     public let service: Service
     /// Longest TTL accepted, in seconds. Default 315,360,000 (10 years).
     public var maxTTLSeconds: Int64 = 315_360_000

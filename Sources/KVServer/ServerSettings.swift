@@ -19,12 +19,17 @@ public struct ServerSettings: Sendable, Equatable {
     public var shutdownGraceMillis: Int
     /// Log level: trace, debug, info, notice, warning, error or critical. Default "info".
     public var logLevel: String
+    /// The HTTP front end (`[http]`).
     public var http: HTTPSettings
+    /// The RESP front end (`[resp]`).
     public var resp: RESPSettings
+    /// Event loops: count (= shards), pinning (`[runtime]`).
     public var runtime: RuntimeSettings
+    /// Sockets: connection limit, timeouts, buffers (`[transport]`).
     public var transport: TCPSettings
     /// Key and value size limits (also given to the storage engine).
     public var limits: Limits
+    /// Each shard's engine: commit mode, memtable, caches (`[storage]`).
     public var storage: StorageSettings
 
     public init(

@@ -10,6 +10,7 @@ public struct Shard: Sendable {
     public let index: Int
     /// The loop whose thread runs the engine's jobs.
     public let loop: EventLoop
+    /// The shard's LSM engine; its actor runs on `loop`.
     public let engine: StorageEngine
 
     public init(index: Int, loop: EventLoop, engine: StorageEngine) {

@@ -6,26 +6,29 @@ import Synchronization
 
 /// A single kvd node with replication 1: one `StorageEngine` shard per event
 /// loop, keys routed to a shard by token, timestamps from one per-node hybrid
-/// logical clock. The `KeyValueService` behind `kvd serve`'s HTTP and RESP APIs.
+/// logical clock (seeded on open with the newest stored timestamp). The `KeyValueService` behind `kvd serve`'s HTTP and RESP APIs.
 ///
 /// A request handled on loop L whose key belongs to L's shard runs entirely on
 /// L's thread; otherwise the engine call hops to the owning loop and back (one
 /// cross-thread message each way). Both consistency levels read the local
 /// engine, since there is one replica.
 public final class SingleNode: KeyValueService, Sendable {
+    /// One shard per event loop, in loop order; shard i owns the i-th of `shards.count` equal token ranges.
     public let shards: [Shard]
+    /// Key and value limits (also enforced by the engines).
     public let limits: Limits
+    /// Where the node logs.
     public let logger: Logger
     private let wallClock: any WallClock
     private let clock: Mutex<HybridLogicalClock>
     private let accepting = Atomic<Bool>(true)
 
-    private init(shards: [Shard], limits: Limits, wallClock: any WallClock, logger: Logger) {
+    private init(shards: [Shard], limits: Limits, wallClock: any WallClock, logger: Logger, newest: Timestamp) {
         self.shards = shards
         self.limits = limits
         self.wallClock = wallClock
         self.logger = logger
-        self.clock = Mutex(HybridLogicalClock())
+        self.clock = Mutex(HybridLogicalClock(last: newest))
     }
 
     /// Opens (or creates) one engine per loop of `loops` under `dataDirectory`,
@@ -57,8 +60,13 @@ public final class SingleNode: KeyValueService, Sendable {
             for shard in opened { await shard.engine.close() }
             throw failure
         }
-        logger.info("opened \(opened.count) shards under \(dataDirectory)")
-        return SingleNode(shards: opened, limits: storage.limits, wallClock: wallClock, logger: logger)
+        // The clock starts past every stored version, whatever the wall clock says.
+        var newest = Timestamp.zero
+        for shard in opened {
+            if let t = await shard.engine.newestTimestamp() { newest = max(newest, t) }
+        }
+        logger.info("opened \(opened.count) shards under \(dataDirectory); newest stored timestamp \(newest)")
+        return SingleNode(shards: opened, limits: storage.limits, wallClock: wallClock, logger: logger, newest: newest)
     }
 
     /// The shard that owns `key`.
@@ -66,6 +74,7 @@ public final class SingleNode: KeyValueService, Sendable {
         shards[Shard.index(of: key.token, count: shards.count)]
     }
 
+    /// The node's wall clock, in milliseconds since the Unix epoch.
     public func nowMillis() -> UInt64 { wallClock.nowMillis() }
 
     /// A new timestamp from the node's clock.
@@ -74,11 +83,13 @@ public final class SingleNode: KeyValueService, Sendable {
         return clock.withLock { $0.now(wallMillis: wall) }
     }
 
+    /// Reads from the owning shard (both consistency levels: there is one replica).
     public func read(_ key: Key, consistency: ReadConsistency) async throws(KVError) -> Record? {
         guard accepting.load(ordering: .relaxed) else { throw .closed }
         return try await shard(for: key).engine.get(key)
     }
 
+    /// Stamps the write with the node's HLC and applies it on the owning shard (durable per the commit mode).
     public func write(_ key: Key, value: Value?, expiresAtMillis: UInt64?) async throws(KVError) -> Timestamp {
         guard accepting.load(ordering: .relaxed) else { throw .closed }
         let timestamp = nextTimestamp()
@@ -88,6 +99,7 @@ public final class SingleNode: KeyValueService, Sendable {
         return timestamp
     }
 
+    /// One timestamp for all items; one batch per shard (atomic within a shard, not across shards).
     public func writeMany(_ items: [(Key, Value)]) async throws(KVError) -> Timestamp {
         guard accepting.load(ordering: .relaxed) else { throw .closed }
         let timestamp = nextTimestamp()
@@ -102,6 +114,7 @@ public final class SingleNode: KeyValueService, Sendable {
         return timestamp
     }
 
+    /// Sums the shards' memtable and SSTable entry counts (one call per shard).
     public func statistics() async -> ServiceStatistics {
         var entries: UInt64 = 0
         for shard in shards {

@@ -61,14 +61,6 @@ final class DiskFile {
         if fsync(fd) != 0 { throw .io(operation: "fsync", path: path, errno: errno) }
     }
 
-    /// Allocates `length` bytes of disk space up front so appends do not change the file's size.
-    func preallocate(_ length: Int64) throws(KVError) {
-        #if canImport(Glibc)
-        let rc = posix_fallocate(fd, 0, off_t(length))
-        if rc != 0 { throw .io(operation: "posix_fallocate", path: path, errno: rc) }
-        #endif
-    }
-
     func truncate(to length: Int64) throws(KVError) {
         if ftruncate(fd, off_t(length)) != 0 { throw .io(operation: "ftruncate", path: path, errno: errno) }
     }

@@ -112,9 +112,15 @@ extension StorageEngine {
                 inputs: tables.map(\.number), outputLevel: level,
                 reason: .sizeTieredBucket(averageBytes: descriptors.reduce(0) { $0 + $1.sizeBytes } / UInt64(tables.count)))
         } else {
-            guard let next = CompactionPlanner(settings: settings.tables.compaction).nextCompaction(tables: descriptors)
-            else { return nil }
-            plan = next
+            if let next = CompactionPlanner(settings: settings.tables.compaction).nextCompaction(tables: descriptors) {
+                plan = next
+            } else if writeStall == .stop, let relief = stallReliefPlan() {
+                // Writes are stopped but no table set fits the strategy's rules (e.g. sizes
+                // too different to share a size tier): merge anyway, or writes wait forever.
+                plan = relief
+            } else {
+                return nil
+            }
         }
         let inputSet = Set(plan.inputs)
         let inputs = tables.filter { inputSet.contains($0.number) }
@@ -133,6 +139,28 @@ extension StorageEngine {
                 nowMillis: clock.nowMillis(), graceMillis: settings.tables.compaction.tombstoneGraceMillis,
                 outside: outside),
             outputNumbers: numbers, directory: directory, settings: settings.tables, cache: blockCache)
+    }
+
+    /// A compaction that brings the stall table count down: the smallest tables
+    /// (size-tiered), or every level-0 and level-1 table into level 1 (leveled).
+    func stallReliefPlan() -> CompactionPlan? {
+        let compaction = settings.tables.compaction
+        let inputs: [LiveTable]
+        let level: Int
+        switch compaction.strategy {
+        case .sizeTiered:
+            inputs = Array(tables.sorted { $0.reader.fileSizeBytes < $1.reader.fileSizeBytes }
+                .prefix(max(2, compaction.maxThreshold)))
+            level = 0
+        case .leveled:
+            inputs = tables.filter { $0.level <= 1 }
+            level = 1
+        }
+        guard inputs.count >= 2 else { return nil }
+        let bytes = inputs.reduce(0) { $0 + $1.reader.fileSizeBytes }
+        return CompactionPlan(
+            inputs: inputs.map(\.number), outputLevel: level,
+            reason: .sizeTieredBucket(averageBytes: bytes / UInt64(inputs.count)))
     }
 
     /// Swaps a compaction's inputs for its outputs: manifest first, then the read path,

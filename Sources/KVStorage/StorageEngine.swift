@@ -270,28 +270,42 @@ public actor StorageEngine {
         try await apply([Entry(key: key, record: .tombstone(at: timestamp))])
     }
 
-    /// Waits while the memtables or the table count are over their limits.
+    /// Waits while the memtables or the table count are over their limits (stop), and
+    /// delays the batch a little when the table count nears the limit (slowdown).
     private func waitWhileStalled() async throws(KVError) {
+        var slowed = false
         while true {
             if isClosed { throw .closed }
             if let backgroundFailure { throw backgroundFailure }
             let memtablesFull =
                 active.approximateBytes >= settings.memtableBytes && frozen.count >= settings.maxFrozenMemtables
-            let tablesFull = settings.backgroundCompaction
-                && stallTableCount >= settings.tables.compaction.stopTableCount
-            guard memtablesFull || tablesFull else { return }
+            let pressure = settings.backgroundCompaction ? writeStall : .none
+            if pressure == .slowdown && !slowed && settings.slowdownDelayMicros > 0 {
+                slowed = true
+                stallCount += 1
+                compactionRequests?.yield(.background)
+                try? await Task.sleep(for: .microseconds(settings.slowdownDelayMicros))
+                continue
+            }
+            guard memtablesFull || pressure == .stop else { return }
             stallCount += 1
-            if tablesFull { compactionRequests?.yield(.background) }
+            if pressure == .stop { compactionRequests?.yield(.background) }
             await withCheckedContinuation { stallWaiters.append($0) }
         }
     }
 
-    /// The table count the stall thresholds apply to: all tables (size-tiered) or level 0 (leveled).
-    var stallTableCount: Int {
+    /// The back-pressure compaction asks for: the planner counts all tables
+    /// (size-tiered) or level-0 tables (leveled) against its thresholds.
+    var writeStall: WriteStall {
+        let count: Int
         switch settings.tables.compaction.strategy {
-        case .sizeTiered: return tables.count
-        case .leveled: return tables.count { $0.level == 0 }
+        case .sizeTiered: count = tables.count
+        case .leveled: count = tables.count { $0.level == 0 }
         }
+        let thresholds = settings.tables.compaction
+        if count >= thresholds.stopTableCount { return .stop }
+        if count >= thresholds.slowdownTableCount { return .slowdown }
+        return .none
     }
 
     func resumeStalledWriters() {

@@ -19,6 +19,10 @@ public struct StorageSettings: Sendable, Equatable {
     public var tables: TableSettings
     /// Key and value size limits enforced by `apply`. Default 1 KiB keys, 1 MiB values.
     public var limits: Limits
+    /// Delay added to each write batch while the table count is at or above
+    /// `tables.compaction.slowdownTableCount` (below the hard stop), giving compaction
+    /// time to catch up, in microseconds. Default 1,000 (1 ms).
+    public var slowdownDelayMicros: Int
     /// Run the compactor in the background after flushes. When false, compaction
     /// happens only on `compact()` and table-count stalls are disabled. Default true.
     public var backgroundCompaction: Bool
@@ -30,8 +34,10 @@ public struct StorageSettings: Sendable, Equatable {
         rowCacheBytes: Int = 0,
         tables: TableSettings = .default,
         limits: Limits = .default,
+        slowdownDelayMicros: Int = 1_000,
         backgroundCompaction: Bool = true
     ) {
+        self.slowdownDelayMicros = slowdownDelayMicros
         self.wal = wal
         self.memtableBytes = memtableBytes
         self.maxFrozenMemtables = maxFrozenMemtables

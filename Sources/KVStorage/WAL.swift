@@ -15,9 +15,11 @@ public enum CommitMode: Sendable, Equatable {
 public struct WALSettings: Sendable, Equatable {
     /// When a write is acknowledged. Default `.sync`.
     public var commitMode: CommitMode = .sync
-    /// Size a segment grows to before the log moves to the next one, in bytes. Default 32 MiB.
-    public var segmentBytes: Int = 32 << 20
-    /// Allocate each new segment's `segmentBytes` up front (`posix_fallocate`). Default true.
+    /// Size a segment grows to before the log moves to the next one, in bytes. Default 16 MiB.
+    public var segmentBytes: Int = 16 << 20
+    /// Write each new segment full of zeros before use (on a helper thread, one segment
+    /// ahead), so that `fdatasync` only writes data into blocks that already exist: about
+    /// 2× faster here than syncing appends to a growing or `fallocate`d file. Default true.
     public var preallocate: Bool = true
     /// Obsolete segments kept to be renamed and reused as new ones, so syncs write into
     /// blocks that are already allocated (about 2× faster here). Default 2 files.
@@ -53,6 +55,16 @@ final class WAL: @unchecked Sendable {
     private var releaseBelow: UInt64 = 0
     /// The segment the syncing thread has open (0 before the first).
     private var threadSegment: UInt64 = 0
+    /// Set once the spare for the next rotation was asked for (syncing thread only).
+    private var spareRequested = false
+    /// Bytes of zeros written into new segments.
+    private var zeroFillBytes: UInt64 = 0
+
+    // The spare-segment preparer's state, guarded by `spareLock`.
+    private let spareLock = NSCondition()
+    private var spareWanted = false
+    private var spareClosing = false
+    private var preparerExited = false
 
     let directory: String
     let settings: WALSettings
@@ -146,6 +158,15 @@ final class WAL: @unchecked Sendable {
         let thread = Thread { [self] in self.run() }
         thread.name = "kvd-wal-sync"
         thread.start()
+        if settings.preallocate {
+            // The first segment is ready before the first write (a few ms at open).
+            if recyclable.isEmpty, let spare = try? makeSpare() { recyclable.append(spare) }
+            let preparer = Thread { [self] in self.prepareSpares() }
+            preparer.name = "kvd-wal-spares"
+            preparer.start()
+        } else {
+            preparerExited = true
+        }
     }
 
     /// The sequence number the next appended entry gets.
@@ -262,11 +283,24 @@ final class WAL: @unchecked Sendable {
     var statistics: (syncs: UInt64, syncedFrames: UInt64, bytesWritten: UInt64) {
         lock.lock()
         defer { lock.unlock() }
-        return (queue.syncCount, queue.syncedFrames, queue.bytesWritten)
+        return (queue.syncCount, queue.syncedFrames, queue.bytesWritten + zeroFillBytes)
     }
 
-    /// Writes and syncs everything queued, then stops the syncing thread.
+    /// Writes and syncs everything queued, then stops the syncing and preparing threads.
     func close() async {
+        await stopSyncing()
+        stopPreparing()
+    }
+
+    private func stopPreparing() {
+        spareLock.lock()
+        spareClosing = true
+        spareLock.broadcast()
+        while !preparerExited { spareLock.wait() }
+        spareLock.unlock()
+    }
+
+    private func stopSyncing() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             lock.lock()
             closing = true
@@ -306,13 +340,15 @@ final class WAL: @unchecked Sendable {
         let spare = recyclable.popLast()
         lock.unlock()
         let newFile: DiskFile
-        if let spare {
+        var source = spare
+        if source == nil && settings.preallocate { source = try makeSpare() }
+        if let spare = source {
             try DiskDirectory.rename(spare, path)
             newFile = try DiskFile(path: path, flags: O_RDWR)
         } else {
             newFile = try DiskFile(path: path, flags: O_RDWR | O_CREAT | O_TRUNC)
-            if settings.preallocate { try newFile.preallocate(Int64(settings.segmentBytes)) }
         }
+        spareRequested = false
         try newFile.write(WALSegment.header(segment: segment), at: 0)
         try newFile.sync()
         try DiskDirectory.sync(directory)
@@ -323,6 +359,53 @@ final class WAL: @unchecked Sendable {
         let limit = min(releaseBelow, segment)
         lock.unlock()
         if limit > 0 { removeSegments(below: limit) }
+    }
+
+    /// Creates a segment-sized file of zeros, durable, and returns its path.
+    private func makeSpare() throws(KVError) -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let path = directory + "/recycle-z\(now.tv_sec)\(now.tv_nsec).log"
+        let file = try DiskFile(path: path, flags: O_RDWR | O_CREAT | O_TRUNC)
+        let chunk = min(1 << 20, settings.segmentBytes)
+        let zeros = [UInt8](repeating: 0, count: chunk)
+        var offset = 0
+        while offset < settings.segmentBytes {
+            try file.write(zeros, at: Int64(offset))
+            offset += chunk
+        }
+        try file.syncData()
+        try DiskDirectory.sync(directory)
+        lock.lock()
+        zeroFillBytes += UInt64(offset)
+        lock.unlock()
+        return path
+    }
+
+    /// The preparer thread: keeps a zero-filled spare segment ready, so rotating the log
+    /// never waits for a fresh file to be written.
+    private func prepareSpares() {
+        while true {
+            spareLock.lock()
+            while !spareClosing && !spareWanted { spareLock.wait() }
+            if spareClosing {
+                preparerExited = true
+                spareLock.broadcast()
+                spareLock.unlock()
+                return
+            }
+            spareWanted = false
+            spareLock.unlock()
+            lock.lock()
+            let needed = recyclable.isEmpty
+            lock.unlock()
+            guard needed, let path = try? makeSpare() else { continue }
+            lock.lock()
+            let keep = recyclable.count < max(1, settings.recycledSegments)
+            if keep { recyclable.append(path) }
+            lock.unlock()
+            if !keep { try? DiskDirectory.remove(path) }
+        }
     }
 
     // MARK: - The syncing thread
@@ -376,6 +459,14 @@ final class WAL: @unchecked Sendable {
                     }
                     try file!.write(chunk.writer.bytes, at: fileOffset)
                     fileOffset += Int64(chunk.writer.count)
+                    if settings.preallocate && !spareRequested && fileOffset > Int64(settings.segmentBytes / 2) {
+                        // Half full: have the preparer zero-fill the next segment in time for the rotation.
+                        spareRequested = true
+                        spareLock.lock()
+                        spareWanted = true
+                        spareLock.signal()
+                        spareLock.unlock()
+                    }
                     frames += chunk.frames
                     bytes += chunk.writer.count
                 }

@@ -13,6 +13,10 @@ import KVRuntime
 /// Writes are buffered; once more than `writeBufferLimitBytes` are waiting for the kernel,
 /// `write` suspends the writer until the buffer drains below it (back-pressure). One reader
 /// at a time; any number of writers (their bytes go out in call order).
+///
+/// Call `close()` (or `abort()`) when done: until then the loop keeps the connection
+/// registered, and with it the socket. `TCPListener.run` closes a connection when its
+/// handler returns.
 public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     // Unchecked Sendable: all mutable state below is touched only on `loop`'s thread.
 
@@ -26,6 +30,9 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     private var registration: IORegistration?
     private var failure: TransportError?
     private var peerFinished = false
+    /// False after `recv` said EAGAIN, until epoll reports new input: a read then waits
+    /// without a wasted `recv` (edge-triggered epoll reports every arrival after that point).
+    private var mayHaveInput = true
     private var closing = false
     private var lingerTimer: LoopTimer?
 
@@ -134,6 +141,7 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
         if let failure { return .failure(failure) }
         if peerFinished { return .success([]) }
         ensureRegistered()
+        guard mayHaveInput else { return nil }
         if scratch.count < maxBytes {
             scratch.deallocate()
             scratch = .allocate(byteCount: max(maxBytes, settings.readChunkBytes), alignment: 16)
@@ -143,13 +151,18 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
             // Unsafe: recv writes at most `maxBytes` bytes into scratch, which holds at least that many.
             n = kv_recv(fd, scratch.baseAddress, maxBytes)
         } while n < 0 && errno == EINTR
+        // Only EAGAIN proves the socket drained: after a short read a FIN already reported by
+        // an earlier edge may still be pending, and no new edge would announce it.
         if n > 0 { return .success(Array(UnsafeRawBufferPointer(rebasing: scratch[..<n]))) }
         if n == 0 {
             peerFinished = true
             return .success([])
         }
         let code = errno
-        if code == EAGAIN || code == EWOULDBLOCK { return nil }
+        if code == EAGAIN || code == EWOULDBLOCK {
+            mayHaveInput = false
+            return nil
+        }
         let error: TransportError = code == ECONNRESET || code == EPIPE ? .connectionReset : .io(operation: "recv", errno: code)
         finishClose(error)
         return .failure(error)
@@ -193,8 +206,25 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     /// the buffer holds more than `settings.writeBufferLimitBytes` (up to `settings.writeTimeout`).
     /// Throws `.connectionReset` if the peer went away, `.closed` after `close()`.
     public func write(_ bytes: [UInt8]) async throws(TransportError) {
-        try enqueue(bytes)
-        try await waitUntilWritable()
+        if loop.inEventLoop {
+            try enqueue(bytes)
+            try await waitUntilWritable()
+            return
+        }
+        // Off the loop: one hop that queues the bytes and waits for room.
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, TransportError>, Never>) in
+            loop.execute {
+                if let failure = self.failure {
+                    continuation.resume(returning: .failure(failure))
+                } else if self.closing {
+                    continuation.resume(returning: .failure(.closed))
+                } else {
+                    self.enqueueWrite(bytes)
+                    self.waitForRoom(continuation)
+                }
+            }
+        }
+        try outcome.get()
     }
 
     /// Queues `bytes` for sending without waiting for room (no back-pressure): for callers
@@ -411,13 +441,19 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
             registration = try loop.register(
                 fd: fd, events: [.readable, .writable, .readHangup, .edgeTriggered], handler: self)
         } catch {
-            finishClose(.io(operation: "epoll_ctl", errno: { if case .registrationFailed(_, let e) = error { return e }; return 0 }()))
+            switch error {
+            case .loopStopped: finishClose(.closed)
+            case .registrationFailed(_, let code): finishClose(.io(operation: "epoll_ctl", errno: code))
+            }
         }
     }
 
     public func ioReady(_ events: IOEvents) {
         if connectWaiter != nil { checkConnected() }
-        if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { resumeReader() }
+        if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) {
+            mayHaveInput = true
+            resumeReader()
+        }
         if !events.isDisjoint(with: [.writable, .error, .hangup]), !writeQueue.isEmpty { flush() }
     }
 

@@ -1,3 +1,4 @@
+import CKVSystem
 import Foundation
 import Synchronization
 import Testing
@@ -18,10 +19,17 @@ actor LoopBound {
         return count
     }
 
-    /// Calls `peer` `rounds` times, awaiting each reply (a round trip per call).
+    var replies = 0
+
+    /// Calls `peer` `rounds` times, awaiting each reply (a round trip per call). Recording
+    /// each reply in this actor's state forces the hop back (an optimized build drops a hop
+    /// that nothing needs).
     func ping(_ peer: LoopBound, rounds: Int) async -> Int {
         var last = 0
-        for _ in 0..<rounds { last = await peer.increment() }
+        for _ in 0..<rounds {
+            last = await peer.increment()
+            replies += 1
+        }
         return last
     }
 }
@@ -193,4 +201,44 @@ func micros(_ duration: Duration) -> String {
     let (seconds, attoseconds) = duration.components
     let value = Double(seconds) * 1e6 + Double(attoseconds) / 1e12
     return String(format: "%.2f", value)
+}
+
+@Suite struct AffinityRepairTests {
+    @Test(.enabled(if: CPUTopology.allowedCPUs().count >= 2))
+    func threadsSpawnedByPinnedLoopsAreWidenedAgain() async throws {
+        let group = EventLoopGroup(settings: RuntimeSettings(loopCount: 2, pinThreads: true, affinityRepairInterval: nil))
+        defer { group.shutdown() }
+        let spawned = Locked<Int32>(0)
+        let release = DispatchSemaphore(value: 0)
+        try await withTimeout {
+            await group.loops[0].submit {
+                // Created from the pinned loop thread: inherits its single-core affinity.
+                Thread {
+                    spawned.withLock { $0 = kv_thread_tid() }
+                    release.wait()
+                }.start()
+            }
+        }
+        defer { release.signal() }
+        #expect(await eventually { spawned.value != 0 })
+        let tid = spawned.value
+        // It inherited the loop's single core (unless a repair run by another test's group
+        // already widened it); after a repair it may run anywhere again.
+        let before = kv_thread_cpu_count(tid)
+        #expect(before == 1 || before == Int32(CPUTopology.allowedCPUs().count))
+        EventLoopGroup.repairAffinity()
+        #expect(kv_thread_cpu_count(tid) == Int32(CPUTopology.allowedCPUs().count))
+        for loop in group.loops {
+            #expect(kv_thread_cpu_count(loop.threadTID) == 1, "a loop thread lost its pinning")
+            #expect(loop.pinnedCPU == loop.slot?.cpu)
+        }
+    }
+
+    @Test func placementDoesNotDependOnTheCallingThread() async throws {
+        let first = EventLoopGroup(settings: RuntimeSettings(loopCount: 2, pinThreads: true))
+        defer { first.shutdown() }
+        // A group created from a pinned loop thread still sees every CPU of the process.
+        let cpus = try await withTimeout { await first.loops[0].submit { CPUTopology.detect().cpuCount } }
+        #expect(cpus == CPUTopology.allowedCPUs().count)
+    }
 }

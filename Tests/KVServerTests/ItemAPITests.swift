@@ -138,4 +138,26 @@ struct ItemAPITests {
         c.close()
         await t.stop()
     }
+
+    @Test func aOneMebibyteValueRoundTrips() async throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let t = try await TestServer.start(directory: dir.path)
+        var rng = SplitMix64(seed: 3)
+        let value = (0..<(1 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let encoded = String(decoding: Base64.encode(value), as: UTF8.self)
+        let c = try await t.http()
+        #expect(try await c.request("POST", "/api/v1/item", body: #"{"key":"big","value":"\#(encoded)"}"#).status == 201)
+        let get = try await c.request("GET", "/api/v1/item?key=big")
+        #expect(get.json["value"] == .string(encoded))
+        c.close()
+        let r = try await t.resp()
+        try await r.send("GET", "big")
+        let expected = Array("$1048576\r\n".utf8) + value + [13, 10]
+        #expect(try await r.connection.read(exactly: expected.count, timeout: .seconds(10)) == expected)
+        try await r.send("STRLEN", "big")
+        #expect(try await r.read("-ERR unknown command 'STRLEN', with args beginning with: 'big' \r\n").hasPrefix("-ERR"))
+        r.close()
+        await t.stop()
+    }
 }

@@ -84,7 +84,7 @@ import Glibc
             }
 
             let engine = try await StorageEngine.open(
-                directory: dir.path, settings: StorageSettings(), clock: ManualClock(), logger: quietLogger)
+                directory: dir.path, settings: smallStorageSettings(), clock: ManualClock(), logger: quietLogger)
             for key in acknowledged {
                 let record = try await engine.get(key)
                 if deleted.contains(key) {

@@ -22,7 +22,7 @@ import Testing
     @Test func walDamageInTheMiddleRefusesToOpenAndATornTailIsTruncated() async throws {
         let dir = TemporaryDirectory("corrupt")
         defer { dir.remove() }
-        var settings = StorageSettings()
+        var settings = smallStorageSettings()
         settings.wal.segmentBytes = 8 << 10
         try await fill(dir.path, count: 50, settings: settings, flush: false)
         let path = walSegments(dir.path)[0]
@@ -50,7 +50,7 @@ import Testing
     @Test func sstableBitFlipIsDetectedAndTheTableQuarantined() async throws {
         let dir = TemporaryDirectory("corrupt")
         defer { dir.remove() }
-        var settings = StorageSettings()
+        var settings = smallStorageSettings()
         settings.tables.blockSizeBytes = 256
         settings.backgroundCompaction = false
         try await fill(dir.path, count: 200, settings: settings, flush: true)
@@ -86,7 +86,7 @@ import Testing
     @Test func sstableTruncationQuarantinesOnOpen() async throws {
         let dir = TemporaryDirectory("corrupt")
         defer { dir.remove() }
-        var settings = StorageSettings()
+        var settings = smallStorageSettings()
         settings.backgroundCompaction = false
         try await fill(dir.path, count: 100, settings: settings, flush: true)
         let table = try #require(fileNames(dir.path).first { $0.hasSuffix(".sst") })
@@ -103,7 +103,7 @@ import Testing
     @Test func scanHitsCorruptionAsATypedError() async throws {
         let dir = TemporaryDirectory("corrupt")
         defer { dir.remove() }
-        var settings = StorageSettings()
+        var settings = smallStorageSettings()
         settings.tables.blockSizeBytes = 256
         settings.backgroundCompaction = false
         try await fill(dir.path, count: 200, settings: settings, flush: true)

@@ -7,7 +7,7 @@ import Testing
 /// recreated file by file, must reopen to the same data with the leftovers gone.
 @Suite struct EngineCrashPointTests {
     var settings: StorageSettings {
-        var s = StorageSettings()
+        var s = smallStorageSettings()
         s.backgroundCompaction = false
         s.wal.segmentBytes = 8 << 10
         return s

@@ -27,6 +27,13 @@ func tinySettings(commitMode: CommitMode = .periodic(milliseconds: 1000)) -> Sto
 }
 
 
+/// Default settings but 64 KiB WAL segments (new segments are zero-filled: keep that cheap).
+func smallStorageSettings() -> StorageSettings {
+    var s = StorageSettings()
+    s.wal.segmentBytes = 64 << 10
+    return s
+}
+
 /// Names of the files in `path` (recursively not).
 func fileNames(_ path: String) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()

@@ -146,3 +146,31 @@ import Testing
         await engine.close()
     }
 }
+
+@Suite struct BackPressureTests {
+    @Test func writesStallInsteadOfLettingMemtablesAndTablesPileUp() async throws {
+        let dir = TemporaryDirectory("stall")
+        defer { dir.remove() }
+        var settings = tinySettings()
+        settings.memtableBytes = 4 << 10
+        settings.maxFrozenMemtables = 1
+        settings.slowdownDelayMicros = 100
+        settings.tables.compaction.minThreshold = 2
+        settings.tables.compaction.slowdownTableCount = 3
+        settings.tables.compaction.stopTableCount = 4
+        let engine = try await StorageEngine.open(
+            directory: dir.path, settings: settings, clock: ManualClock(), logger: quietLogger)
+        var worst = (frozen: 0, tables: 0)
+        for i in 0..<300 {
+            try await engine.put(Key("p\(i % 200)"), Value(String(repeating: "x", count: 40)), at: ts(1 + UInt64(i)))
+            let s = await engine.stats()
+            worst = (max(worst.frozen, s.frozenMemtables), max(worst.tables, s.tableCount))
+        }
+        let stats = await engine.stats()
+        #expect(stats.stalls > 0, "writes at µs pace must have waited for fsync-paced flushes")
+        #expect(worst.frozen <= 1)
+        #expect(worst.tables <= 4 + 1 + 1, "stop threshold + the flush in flight + one frozen memtable")
+        #expect(try await engine.value(for: Key("p5")) == Value(String(repeating: "x", count: 40)))
+        await engine.close()
+    }
+}

@@ -3,12 +3,19 @@ import KVCore
 import Testing
 @testable import KVStorage
 
+/// WAL settings with 64 KiB segments, so zero-filling them costs nothing in tests.
+func smallWAL(_ mode: CommitMode = .sync) -> WALSettings {
+    var s = WALSettings(commitMode: mode)
+    s.segmentBytes = 64 << 10
+    return s
+}
+
 func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
     Entry(key: Key(key), record: .value(Value(value), at: Timestamp(physicalMillis: millis, logical: 0)))
 }
 
 @Suite struct WALTests {
-    func writeBatches(_ dir: String, _ batches: [[Entry]], settings: WALSettings = WALSettings()) async throws {
+    func writeBatches(_ dir: String, _ batches: [[Entry]], settings: WALSettings = smallWAL()) async throws {
         let recovery = try WAL.recover(directory: dir, startSegment: 1, firstSequence: 1)
         let wal = WAL(
             directory: dir, settings: settings, nextSegment: recovery.nextSegment,
@@ -28,7 +35,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
     @Test func recoversBatchesInOrderAcrossSegments() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        var settings = WALSettings()
+        var settings = smallWAL()
         settings.segmentBytes = 4096  // force several segments
         let batches = (0..<200).map { i in [entry("k\(i)", String(repeating: "v", count: i % 50)), entry("x\(i)", "")] }
         try await writeBatches(dir.path, batches, settings: settings)
@@ -43,7 +50,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
     @Test func groupCommitSharesSyncsAmongConcurrentWriters() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        let wal = WAL(directory: dir.path, settings: WALSettings(), nextSegment: 1, nextSequence: 1)
+        let wal = WAL(directory: dir.path, settings: smallWAL(), nextSegment: 1, nextSequence: 1)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for w in 0..<16 {
                 group.addTask {
@@ -67,7 +74,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         try await writeBatches(
-            dir.path, (0..<100).map { [entry("p\($0)", "v")] }, settings: WALSettings(commitMode: .periodic(milliseconds: 50)))
+            dir.path, (0..<100).map { [entry("p\($0)", "v")] }, settings: smallWAL(.periodic(milliseconds: 50)))
         let recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
         #expect(recovery.batches.count == 100)
     }
@@ -86,7 +93,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
         #expect(recovery.batches.count == 9)
         #expect(recovery.truncated.count == 1)
         // Writes after recovery go to a new segment; the truncated one now reads clean.
-        let wal = WAL(directory: dir.path, settings: WALSettings(), nextSegment: recovery.nextSegment, nextSequence: recovery.nextSequence)
+        let wal = WAL(directory: dir.path, settings: smallWAL(), nextSegment: recovery.nextSegment, nextSequence: recovery.nextSequence)
         try await wal.waitUntilDurable(try wal.append([entry("after", "x")]))
         await wal.close()
         recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
@@ -110,7 +117,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
     @Test func damageBeforeTheTailRefusesToOpen() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        var settings = WALSettings()
+        var settings = smallWAL()
         settings.segmentBytes = 8192  // a small file keeps 120 recoveries fast
         try await writeBatches(dir.path, (0..<10).map { [entry("t\($0)", "value-\($0)")] }, settings: settings)
         let path = try segmentPaths(dir.path)[0]
@@ -129,7 +136,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
     @Test func truncatedCompletedSegmentRefusesToOpen() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        var settings = WALSettings()
+        var settings = smallWAL()
         settings.segmentBytes = 1024
         try await writeBatches(dir.path, (0..<100).map { [entry("t\($0)", "value-\($0)")] }, settings: settings)
         let paths = try segmentPaths(dir.path)
@@ -146,7 +153,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
     @Test func releasedSegmentsAreRecycledWithoutResurrectingOldFrames() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        var settings = WALSettings()
+        var settings = smallWAL()
         settings.segmentBytes = 2048
         let wal = WAL(directory: dir.path, settings: settings, nextSegment: 1, nextSequence: 1)
         for i in 0..<60 { try await wal.waitUntilDurable(try wal.append([entry("a\(i)", "old-value-\(i)")])) }
@@ -159,5 +166,25 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
         #expect(!names.contains(WALSegment.fileName(1)))
         let recovery = try WAL.recover(directory: dir.path, startSegment: next, firstSequence: 1)
         #expect(recovery.batches.flatMap(\.entries).map(\.key) == (0..<40).map { Key("b\($0)") })
+    }
+
+    @Test func newSegmentsAreZeroFilledAheadOfUse() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        var settings = smallWAL()
+        settings.segmentBytes = 8192
+        let wal = WAL(directory: dir.path, settings: settings, nextSegment: 1, nextSequence: 1)
+        for i in 0..<300 { try await wal.waitUntilDurable(try wal.append([entry("z\(i)", "value-\(i)-" + String(repeating: "v", count: 60))])) }
+        await wal.close()
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+        let segments = names.filter { $0.hasPrefix("wal-") }
+        #expect(segments.count > 2)
+        for name in segments {
+            let size = try FileManager.default.attributesOfItem(atPath: dir.path + "/" + name)[.size] as? Int
+            #expect((size ?? 0) >= 8192, "\(name) was written into a full-size, zero-filled file")
+        }
+        #expect(wal.statistics.bytesWritten >= UInt64(8192 * segments.count))
+        let recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
+        #expect(recovery.batches.count == 300)
     }
 }

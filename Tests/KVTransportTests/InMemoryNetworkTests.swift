@@ -123,9 +123,15 @@ import Testing
         #expect(try await withTimeout { try await a.call(b.address, method: Method.echo, payload: [7], timeout: .seconds(1)) } == [7])
 
         // Killed while handling: the reply never comes.
-        let inFlight = Task { try await a.call(b.address, method: Method.slowEcho, payload: [50], timeout: .milliseconds(300)) }
-        try await Task.sleep(for: .milliseconds(10))
-        network.kill(b.address)
+        let started = Locked(false)
+        let d = try await network.join(NodeAddress(host: "d", port: 0)) { request in
+            started.withLock { $0 = true }
+            try await Task.sleep(for: .milliseconds(100))
+            return request.payload
+        }
+        let inFlight = Task { try await a.call(d.address, method: Method.echo, payload: [1], timeout: .milliseconds(400)) }
+        #expect(await eventually { started.value })
+        network.kill(d.address)
         let error = await #expect(throws: TransportError.self) { _ = try await withTimeout { try await inFlight.value } }
         #expect(isTimeout(error))
     }

@@ -281,3 +281,61 @@ func makeGroup(loops: Int = 2) -> EventLoopGroup {
         try await withTimeout { await server.value }
     }
 }
+
+@Suite struct LoopShutdownTests {
+    @Test func connectionsFailCleanlyAfterTheirLoopStops() async throws {
+        let serverGroup = makeGroup(loops: 1)
+        defer { serverGroup.shutdown() }
+        let listener = try TCPListener.bind(host: "127.0.0.1", port: 0, group: serverGroup)
+        let server = serve(listener, echo)
+        let clientGroup = makeGroup(loops: 1)
+        let waiting = try await withTimeout {
+            try await TCPConnection.connect(host: "127.0.0.1", port: listener.localPort, on: clientGroup.loops[0])
+        }
+        let idle = try await withTimeout {
+            try await TCPConnection.connect(host: "127.0.0.1", port: listener.localPort, on: clientGroup.loops[0])
+        }
+        let pendingRead = Task { try await waiting.read() }
+        try await Task.sleep(for: .milliseconds(20))
+        clientGroup.shutdown()
+        // A read waiting when the loop stopped fails; later calls fail too, without crashing or hanging.
+        await #expect(throws: TransportError.closed) { _ = try await withTimeout { try await pendingRead.value } }
+        await #expect(throws: TransportError.closed) { _ = try await withTimeout { try await waiting.write([1]) } }
+        await #expect(throws: TransportError.closed) { _ = try await withTimeout { try await idle.read() } }
+        idle.close()
+        await #expect(throws: TransportError.closed) {
+            _ = try await withTimeout {
+                try await TCPConnection.connect(host: "127.0.0.1", port: listener.localPort, on: clientGroup.loops[0])
+            }
+        }
+        listener.shutdown(gracePeriod: .milliseconds(100))
+        try await withTimeout { await server.value }
+    }
+}
+
+@Suite struct CloseTests {
+    @Test func readsAndWritesAfterCloseFailWithClosed() async throws {
+        let group = makeGroup(loops: 1)
+        defer { group.shutdown() }
+        let listener = try TCPListener.bind(host: "127.0.0.1", port: 0, group: group)
+        let server = serve(listener, echo)
+        let connection = try await withTimeout {
+            try await TCPConnection.connect(host: "127.0.0.1", port: listener.localPort, on: group.loops[0])
+        }
+        try await withTimeout { try await connection.write([1]) }
+        connection.close()
+        connection.close()  // repeatable
+        await #expect(throws: TransportError.closed) { try await withTimeout { try await connection.write([2]) } }
+        await #expect(throws: TransportError.closed) { _ = try await withTimeout { try await connection.read() } }
+        // From the loop thread too.
+        let onLoop = try await withTimeout {
+            await Task(executorPreference: group.loops[0].taskExecutor) { () -> TransportError? in
+                do { try await connection.write([3]) } catch { return error as? TransportError }
+                return nil
+            }.value
+        }
+        #expect(onLoop == .closed)
+        listener.shutdown(gracePeriod: .milliseconds(100))
+        try await withTimeout { await server.value }
+    }
+}

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 
 struct TimedOut: Error, CustomStringConvertible {
@@ -6,22 +7,42 @@ struct TimedOut: Error, CustomStringConvertible {
 }
 
 /// Runs `body`, failing with `TimedOut` if it takes longer than `seconds`, so no test can hang.
+/// The body runs as its own task: a body that ignores cancellation cannot hold the test past
+/// its deadline (a task group would wait for it).
 func withTimeout<T: Sendable>(
     _ seconds: Double = 10, _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
-            throw TimedOut(seconds: seconds)
+    let work = Task { try await body() }
+    let answer = FirstResult<T>()
+    let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+        answer.install(continuation)
+        Task { answer.resume(await work.result) }
+        Task {
+            try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+            answer.resume(.failure(TimedOut(seconds: seconds)))
         }
-        let first = try await group.next()!
-        group.cancelAll()
-        return first
+    }
+    work.cancel()
+    return try result.get()
+}
+
+/// Resumes a continuation with the first result offered; later ones are dropped.
+final class FirstResult<T: Sendable>: Sendable {
+    private let slot = Mutex<CheckedContinuation<Result<T, any Error>, Never>?>(nil)
+
+    func install(_ continuation: CheckedContinuation<Result<T, any Error>, Never>) {
+        slot.withLock { $0 = continuation }
+    }
+
+    func resume(_ result: Result<T, any Error>) {
+        let waiting = slot.withLock { current in
+            defer { current = nil }
+            return current
+        }
+        waiting?.resume(returning: result)
     }
 }
 
-import Synchronization
 
 /// A value shared between test closures, behind a lock.
 final class Locked<Value: Sendable>: Sendable {

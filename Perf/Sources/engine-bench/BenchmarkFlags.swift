@@ -20,6 +20,8 @@ struct BenchmarkFlags {
     var writeBufferSize = 64 << 20
     /// Block cache bytes (db_bench's `--cache_size`). Default 8 MiB, db_bench's default.
     var cacheSize = 8 << 20
+    /// 1: WAL segments are zero-filled ahead of use (`WALSettings.preallocate`). Default 1.
+    var walZeroFill = true
     /// Random seed.
     var seed: UInt64 = 301
 
@@ -47,6 +49,7 @@ struct BenchmarkFlags {
             case "write_buffer_size": flags.writeBufferSize = try int()
             case "cache_size": flags.cacheSize = try int()
             case "seed": flags.seed = UInt64(try int())
+            case "wal_zero_fill": flags.walZeroFill = try int() != 0
             default: throw FlagError.unknown(name)
             }
         }

@@ -143,6 +143,7 @@ extension String {
     var settings = StorageSettings()
     settings.commitMode = flags.sync ? .sync : .periodic(milliseconds: 1000)
     settings.memtableBytes = flags.writeBufferSize
+    settings.wal.preallocate = flags.walZeroFill
     settings.tables.blockCacheBytes = flags.cacheSize
     let values = ValuePool(seed: flags.seed)
     var logger = Logger(label: "engine-bench")

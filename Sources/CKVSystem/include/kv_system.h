@@ -45,8 +45,18 @@ int kv_current_cpu(void);
 int kv_pin_current_thread(int cpu);
 /// Number of online CPUs.
 int kv_online_cpus(void);
-/// Writes the CPUs this process may run on (sched_getaffinity) to `out`; returns how many, or -1.
+/// Writes the CPUs this process may run on (the main thread's affinity mask, so a pinned
+/// calling thread does not narrow it) to `out`; returns how many, or -1.
 int kv_allowed_cpus(int *out, int max);
+/// The calling thread's kernel id (gettid).
+int kv_thread_tid(void);
+/// Threads inherit the affinity of the thread that creates them, so a worker thread that a
+/// pinned event-loop thread happens to spawn (the Swift global pool's, say) ends up pinned to
+/// that loop's core. This widens every thread of the process that is pinned to a single CPU,
+/// except the `count` threads in `keep`, back to the process mask. Returns how many it widened.
+int kv_widen_inherited_pinning(const int *keep, int count);
+/// How many CPUs thread `tid` of this process may run on, or -1.
+int kv_thread_cpu_count(int tid);
 /// Monotonic time in nanoseconds (CLOCK_MONOTONIC).
 uint64_t kv_monotonic_nanos(void);
 

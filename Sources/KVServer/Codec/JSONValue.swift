@@ -15,7 +15,9 @@ public enum JSONValue: Sendable, Equatable {
 
     /// Why a document did not parse, with the byte offset where it went wrong.
     public struct SyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// Byte offset in the document where parsing stopped.
         public var offset: Int
+        /// What was expected or wrong there.
         public var reason: String
         public var description: String { "invalid JSON at byte \(offset): \(reason)" }
     }

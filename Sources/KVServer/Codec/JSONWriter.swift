@@ -3,6 +3,7 @@
 ///
 /// Cost: appends to one growing byte array; no Foundation, no intermediate values.
 public struct JSONWriter: Sendable {
+    /// The JSON text written so far (UTF-8).
     public private(set) var bytes: [UInt8] = []
     private var needsComma = false
 
@@ -10,12 +11,14 @@ public struct JSONWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Opens an object (`{`).
     public mutating func beginObject() {
         separator()
         bytes.append(UInt8(ascii: "{"))
         needsComma = false
     }
 
+    /// Closes the innermost object (`}`).
     public mutating func endObject() {
         bytes.append(UInt8(ascii: "}"))
         needsComma = true
@@ -28,6 +31,7 @@ public struct JSONWriter: Sendable {
         needsComma = false
     }
 
+    /// A string value, escaped.
     public mutating func string(_ s: String) {
         separator()
         var s = s
@@ -42,18 +46,21 @@ public struct JSONWriter: Sendable {
         needsComma = true
     }
 
+    /// A signed integer value.
     public mutating func integer(_ n: Int64) {
         separator()
         appendDecimal(Int(n), to: &bytes)
         needsComma = true
     }
 
+    /// An unsigned integer value.
     public mutating func integer(_ n: UInt64) {
         separator()
         appendDecimal(n, to: &bytes)
         needsComma = true
     }
 
+    /// `true` or `false`.
     public mutating func bool(_ b: Bool) {
         separator()
         bytes.append(contentsOf: (b ? "true" : "false").utf8)

@@ -22,7 +22,9 @@ public enum TOMLValue: Sendable, Equatable {
 
 /// Why a TOML document did not parse: the 1-based line and what was wrong.
 public struct TOMLError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// 1-based line of the problem.
     public var line: Int
+    /// What is wrong.
     public var message: String
     public var description: String { "line \(line): \(message)" }
 }

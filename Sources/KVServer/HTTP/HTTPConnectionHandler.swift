@@ -26,6 +26,7 @@ struct HTTPConnectionHandler<Service: KeyValueService>: Sendable {
             tracker.remove(slot)
         }
         var parser = HTTPParser(settings: settings)
+        var date = HTTPDateLine()
         var out: [UInt8] = []
         out.reserveCapacity(4096)
         while true {
@@ -48,13 +49,15 @@ struct HTTPConnectionHandler<Service: KeyValueService>: Sendable {
                     counters.httpRequests.wrappingAdd(1, ordering: .relaxed)
                     let response = await api.respond(to: request)
                     let keepAlive = request.keepAlive && !tracker.isDraining
-                    response.serialize(into: &out, keepAlive: keepAlive, headOnly: request.method == .head)
+                    response.serialize(
+                        into: &out, keepAlive: keepAlive, headOnly: request.method == .head,
+                        dateLine: date.line(nowMillis: api.service.nowMillis()))
                     if !keepAlive {
                         close = true
                         break events
                     }
                 case .failure(let error):
-                    HTTPResponse.error(error).serialize(into: &out, keepAlive: false)
+                    HTTPResponse.error(error).serialize(into: &out, keepAlive: false, dateLine: date.line(nowMillis: api.service.nowMillis()))
                     close = true
                     break events
                 }

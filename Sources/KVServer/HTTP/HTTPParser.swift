@@ -8,7 +8,7 @@
 /// body. After a `.failure` the parser stays failed: the connection answers the
 /// error and closes, since the byte stream can no longer be trusted.
 ///
-/// What it accepts: origin-form targets, `HTTP/1.0` and `HTTP/1.1`, CRLF (or a
+/// What it accepts: origin-form targets (absolute-form ones are reduced to their path), `HTTP/1.0` and `HTTP/1.1`, CRLF (or a
 /// bare LF) line ends, `Content-Length` bodies. `Transfer-Encoding` (chunked
 /// bodies) is refused with 501 and a JSON error asking for Content-Length;
 /// HTTP/1.1 requests without `Host` are 400 (RFC 9112 §3.2).
@@ -34,6 +34,7 @@ public struct HTTPParser: Sendable {
         case failed(HTTPError)
     }
 
+    /// The limits checked while parsing.
     public let settings: HTTPSettings
     private var buffer: [UInt8] = []
     /// Start of unconsumed bytes in `buffer`.
@@ -147,7 +148,20 @@ public struct HTTPParser: Sendable {
     private func parseRequestLine(_ line: ArraySlice<UInt8>) -> Result<HTTPRequest, HTTPError> {
         let parts = line.split(separator: 32, maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count == 3 else { return .failure(.malformedRequestLine("expected 'METHOD target HTTP/1.1'")) }
-        let method = parts[0], target = parts[1], version = parts[2]
+        let method = parts[0], version = parts[2]
+        var target = parts[1]
+        // Absolute form (RFC 9112 §3.2.2, sent to proxies; servers must accept it):
+        // keep the path and query, drop scheme and authority.
+        for scheme in ["http://", "https://"] where target.count > scheme.utf8.count
+            && zip(target, scheme.utf8).allSatisfy({ ($0 | 0x20) == $1 || $0 == $1 }) {
+            let afterScheme = target.dropFirst(scheme.utf8.count)
+            if let slash = afterScheme.firstIndex(of: UInt8(ascii: "/")) {
+                target = afterScheme[slash...]
+            } else {
+                target = ArraySlice("/".utf8)
+            }
+            break
+        }
         guard !method.isEmpty, method.allSatisfy(Self.isTokenByte) else {
             return .failure(.malformedRequestLine("invalid method"))
         }

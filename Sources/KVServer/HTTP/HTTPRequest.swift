@@ -38,12 +38,15 @@ public enum HTTPVersion: Equatable, Sendable {
 /// Header names keep their spelling; look them up with `header(_:)`, which
 /// compares case-insensitively. The body is the whole Content-Length body.
 public struct HTTPRequest: Sendable, Equatable {
+    /// The request method.
     public var method: HTTPMethod
     /// The request target as sent (origin form: path plus optional `?query`).
     public var target: String
+    /// HTTP/1.0 or HTTP/1.1 (decides the keep-alive default).
     public var version: HTTPVersion
     /// Header fields in the order received, values with surrounding whitespace removed.
     public var headers: [(name: String, value: String)]
+    /// The Content-Length body (empty when none).
     public var body: [UInt8]
 
     public init(

@@ -3,10 +3,13 @@
 /// Every response carries `Content-Length` (so keep-alive and pipelining work)
 /// and, when the connection is about to close, `Connection: close`.
 public struct HTTPResponse: Sendable, Equatable {
+    /// Status code and reason phrase.
     public var status: HTTPStatus
     /// Extra header fields, written after the standard ones.
     public var headers: [(name: String, value: String)]
+    /// The `Content-Type` header, if any.
     public var contentType: String?
+    /// The body; `Content-Length` is derived from it.
     public var body: [UInt8]
 
     public init(status: HTTPStatus, contentType: String? = nil, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
@@ -37,13 +40,15 @@ public struct HTTPResponse: Sendable, Equatable {
     }
 
     /// Appends the status line, headers and body to `out`. `headOnly` leaves the
-    /// body out (for HEAD) while still announcing its length.
-    public func serialize(into out: inout [UInt8], keepAlive: Bool, headOnly: Bool = false) {
+    /// body out (for HEAD) while still announcing its length; `dateLine` is a
+    /// ready `Date: …\r\n` header line.
+    public func serialize(into out: inout [UInt8], keepAlive: Bool, headOnly: Bool = false, dateLine: [UInt8] = []) {
         out.append(contentsOf: "HTTP/1.1 ".utf8)
         appendDecimal(status.code, to: &out)
         out.append(32)
         out.append(contentsOf: status.reason.utf8)
         out.append(contentsOf: "\r\n".utf8)
+        out.append(contentsOf: dateLine)
         if let contentType {
             out.append(contentsOf: "Content-Type: ".utf8)
             out.append(contentsOf: contentType.utf8)

@@ -11,7 +11,9 @@ import KVCore
 /// against concurrent writers on other connections, so it is refused with a
 /// syntax error rather than done wrong), databases other than 0.
 public struct RESPCommands<Service: KeyValueService>: Sendable {
+    /// The node commands read and write.
     public let service: Service
+    /// Counters `INFO` reports.
     public let counters: ServerCounters
     /// What `INFO server` reports.
     public let serverInfo: RESPServerInfo
@@ -369,11 +371,17 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
 
 /// Static facts `INFO server` reports.
 public struct RESPServerInfo: Sendable {
+    /// kvd's version.
     public var version: String
+    /// The server's process id.
     public var processID: Int32
+    /// The bound RESP port.
     public var respPort: Int
+    /// The bound HTTP port.
     public var httpPort: Int
+    /// Event loops (= shards).
     public var loops: Int
+    /// The storage commit mode, as text.
     public var commitMode: String
 
     public init(version: String, processID: Int32, respPort: Int, httpPort: Int, loops: Int, commitMode: String) {

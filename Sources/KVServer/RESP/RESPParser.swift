@@ -19,10 +19,14 @@ public struct RESPParser: Sendable {
         case failure(String)
     }
 
+    /// The limits checked while parsing.
     public let settings: RESPSettings
     private var buffer: [UInt8] = []
     private var start = 0
     private var failure: String?
+    /// A multibulk command whose arguments are still arriving: what is parsed so far,
+    /// so a large command is scanned once, not once per read.
+    private var partial: (count: Int, args: [[UInt8]], offset: Int)?
 
     public init(settings: RESPSettings = RESPSettings()) {
         self.settings = settings
@@ -58,7 +62,7 @@ public struct RESPParser: Sendable {
         while true {
             if let failure { return .failure(failure) }
             guard start < buffer.count else { return nil }
-            let result = buffer[start] == UInt8(ascii: "*") ? parseMultibulk() : parseInline()
+            let result = partial != nil || buffer[start] == UInt8(ascii: "*") ? parseMultibulk() : parseInline()
             switch result {
             case .needMore: return nil
             case .empty(let consumed): start += consumed; continue
@@ -91,29 +95,47 @@ public struct RESPParser: Sendable {
         return nil
     }
 
-    private func parseMultibulk() -> Step {
-        var p = start + 1
-        guard let headerEnd = lineEnd(from: p, limit: 20) else { return .needMore }
-        guard let he = headerEnd, let count = parseDecimal(buffer[p..<he]), count <= settings.maxArguments else {
-            return .error("invalid multibulk length")
+    private mutating func parseMultibulk() -> Step {
+        var count: Int
+        var args: [[UInt8]]
+        var p: Int
+        if let resumed = partial {
+            (count, args, p) = (resumed.count, resumed.args, start + resumed.offset)
+            partial = nil
+        } else {
+            p = start + 1
+            guard let headerEnd = lineEnd(from: p, limit: 20) else { return .needMore }
+            guard let he = headerEnd, let n = parseDecimal(buffer[p..<he]), n <= settings.maxArguments else {
+                return .error("invalid multibulk length")
+            }
+            p = he + (buffer[he] == 13 ? 2 : 1)
+            if n <= 0 { return .empty(consumed: p - start) }
+            count = Int(n)
+            args = []
+            args.reserveCapacity(min(count, 64))
         }
-        p = he + (buffer[he] == 13 ? 2 : 1)
-        if count <= 0 { return .empty(consumed: p - start) }
-        var args: [[UInt8]] = []
-        args.reserveCapacity(Int(count))
-        for _ in 0..<count {
-            guard p < buffer.count else { return .needMore }
+        while args.count < count {
+            guard p < buffer.count else {
+                partial = (count, args, p - start)
+                return .needMore
+            }
             guard buffer[p] == UInt8(ascii: "$") else {
                 return .error("expected '$', got '\(Character(Unicode.Scalar(buffer[p])))'")
             }
-            guard let lenEnd = lineEnd(from: p + 1, limit: 20) else { return .needMore }
+            guard let lenEnd = lineEnd(from: p + 1, limit: 20) else {
+                partial = (count, args, p - start)
+                return .needMore
+            }
             guard let le = lenEnd, let len = parseDecimal(buffer[(p + 1)..<le]), len >= 0, len <= settings.maxBulkBytes else {
                 return .error("invalid bulk length")
             }
             let dataStart = le + (buffer[le] == 13 ? 2 : 1)
             let dataEnd = dataStart + Int(len)
             if dataEnd - start > settings.maxCommandBytes { return .error("command larger than \(settings.maxCommandBytes) bytes") }
-            guard dataEnd + 2 <= buffer.count else { return .needMore }
+            guard dataEnd + 2 <= buffer.count else {
+                partial = (count, args, p - start)
+                return .needMore
+            }
             guard buffer[dataEnd] == 13, buffer[dataEnd + 1] == 10 else { return .error("bulk string not followed by CRLF") }
             args.append(Array(buffer[dataStart..<dataEnd]))
             p = dataEnd + 2

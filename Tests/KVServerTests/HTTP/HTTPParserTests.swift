@@ -50,6 +50,11 @@ private func failure(_ events: [HTTPParser.Event]) -> HTTPError? {
     }
 }
 
+@Test func absoluteFormTargetsKeepTheirPath() {
+    #expect(requests(parseAll("GET http://h:8080/api/v1/item?key=a HTTP/1.1\r\nHost: h\r\n\r\n"))[0].target == "/api/v1/item?key=a")
+    #expect(requests(parseAll("GET HTTPS://h HTTP/1.1\r\nHost: h\r\n\r\n"))[0].target == "/")
+}
+
 @Test func keepAliveRules() {
     #expect(requests(parseAll("GET / HTTP/1.0\r\n\r\n"))[0].keepAlive == false)
     #expect(requests(parseAll("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"))[0].keepAlive)
@@ -169,4 +174,11 @@ struct SplitMix64: RandomNumberGenerator {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+}
+
+@Test func httpDatesAreIMFFixdate() {
+    #expect(HTTPDate.format(epochSeconds: 784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+    #expect(HTTPDate.format(epochSeconds: 0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+    #expect(HTTPDate.format(epochSeconds: 951_782_400) == "Tue, 29 Feb 2000 00:00:00 GMT")
+    #expect(HTTPDate.format(epochSeconds: 4_102_444_799) == "Thu, 31 Dec 2099 23:59:59 GMT")
 }

@@ -42,6 +42,7 @@ struct HTTPServerTests {
         let t = try await TestServer.start(directory: dir.path)
         let c = try await t.http()
         for _ in 0..<3 { #expect(try await c.request("GET", "/api/v1/health").status == 200) }
+        #expect(try await c.request("GET", "/api/v1/health").headers["date"]?.hasSuffix(" GMT") == true)
         let last = try await c.request("GET", "/api/v1/health", headers: ["Connection: close"])
         #expect(last.headers["connection"] == "close")
         #expect(await c.isClosedByServer())
@@ -253,5 +254,25 @@ struct HTTPServerTests {
         #expect(try await idle.request("GET", "/api/v1/health").status == 200)
         idle.close()
         await t.stop()
+    }
+
+    @Test func aWallClockGoingBackwardsAcrossARestartDoesNotLoseWrites() async throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let clock = TestWallClock(1_800_000_000_000)
+        let first = try await TestServer.start(directory: dir.path, wallClock: clock)
+        let c = try await first.http()
+        #expect(try await c.request("POST", "/api/v1/item", body: #"{"key":"k","value":"b2xk"}"#).status == 201)
+        c.close()
+        await first.stop()
+
+        let earlier = TestWallClock(1_800_000_000_000 - 3_600_000)
+        let second = try await TestServer.start(directory: dir.path, wallClock: earlier)
+        let d = try await second.http()
+        let put = try await d.request("POST", "/api/v1/item", body: #"{"key":"k","value":"bmV3"}"#)
+        #expect(put.json["timestamp"] == .integer(1_800_000_000_000))
+        #expect(try await d.request("GET", "/api/v1/item?key=k").json["value"] == .string("bmV3"))
+        d.close()
+        await second.stop()
     }
 }

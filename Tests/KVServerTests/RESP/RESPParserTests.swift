@@ -85,3 +85,17 @@ private func args(_ strings: String...) -> RESPParser.Event {
         }
     }
 }
+
+@Test func aLargeCommandArrivingInPiecesIsParsedOnce() {
+    var text = "*2001\r\n$4\r\nMSET\r\n"
+    var expected: [[UInt8]] = [Array("MSET".utf8)]
+    for i in 0..<1000 {
+        let k = "key\(i)", v = String(repeating: "v", count: i % 50)
+        text += "$\(k.utf8.count)\r\n\(k)\r\n$\(v.utf8.count)\r\n\(v)\r\n"
+        expected += [Array(k.utf8), Array(v.utf8)]
+    }
+    text += "*1\r\n$4\r\nPING\r\n"
+    for chunk in [1, 7, 100, 4096] {
+        #expect(commands(text, chunk: chunk) == [.command(expected), args("PING")])
+    }
+}

@@ -158,6 +158,29 @@ struct RESPServerTests {
         await t.stop()
     }
 
+    @Test func randomGarbageNeverKillsTheServer() async throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let t = try await TestServer.start(directory: dir.path)
+        var rng = SplitMix64(seed: 1234)
+        let pieces = Array("*$\r\n-:+0123456789 \"'GETSETPING".utf8)
+        for round in 0..<20 {
+            let c = try await t.resp()
+            let bytes = (0..<Int(rng.next() % 2000)).map { _ in
+                round % 2 == 0 ? pieces[Int(rng.next() % UInt64(pieces.count))] : UInt8(truncatingIfNeeded: rng.next())
+            }
+            try await c.connection.write(bytes)
+            c.close()
+        }
+        let c = try await t.resp()
+        try await c.send("PING")
+        #expect(try await c.read("+PONG\r\n") == "+PONG\r\n")
+        try await c.send("INFO", "stats")
+        #expect(try await c.readBulk().contains("total_commands_processed:"))
+        c.close()
+        await t.stop()
+    }
+
     /// Drives the real redis-cli (Debian redis-tools) when it is installed.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-cli")))
     func redisCLI() async throws {
