@@ -47,7 +47,7 @@ let package = Package(
         .target(
             name: "KVServer",
             dependencies: [
-                "KVCore", "KVStorage", "KVRuntime", "KVTransport",
+                "KVCore", "KVStorage", "KVRuntime", "KVTransport", "KVCluster",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -62,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "kvd",
             dependencies: [
-                "KVServer", "KVStorage", "KVCore",
+                "KVServer", "KVCluster", "KVStorage", "KVCore", "KVRuntime", "KVTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(
             name: "KVClusterTests",
             dependencies: [
-                "KVCluster", "KVCore", "KVStorage", "KVRuntime", "KVTransport",
+                "KVCluster", "KVCore", "KVStorage", "KVRuntime", "KVTransport", "KVServer", "kvd",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "Logging", package: "swift-log"),
             ],

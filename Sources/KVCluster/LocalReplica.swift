@@ -42,15 +42,10 @@ public final class LocalReplica: Sendable {
     }
 
     /// The newest timestamp stored in any shard, to start the node's clock past it.
-    public func newestTimestamp() async throws(KVError) -> Timestamp {
+    public func newestTimestamp() async -> Timestamp {
         var newest = Timestamp.zero
         for shard in shards {
-            var cursor: ScanCursor?
-            repeat {
-                let page = try await shard.engine.scan(tokens: Token.min...Token.max, after: cursor, limit: 4096)
-                for e in page.entries where e.record.timestamp > newest { newest = e.record.timestamp }
-                cursor = page.resume
-            } while cursor != nil
+            if let t = await shard.engine.newestTimestamp() { newest = max(newest, t) }
         }
         return newest
     }

@@ -84,7 +84,7 @@ public actor Node {
             await replica.close()
             throw error
         }
-        let newest = try await replica.newestTimestamp()
+        let newest = await replica.newestTimestamp()
         let clock = NodeClock(
             wall: wallClock, maxForwardDriftMillis: settings.cluster.quorum.maxClockDriftMillis, last: newest)
         let view = ClusterView(local: settings.id, replicationFactor: settings.cluster.ring.replicationFactor)

@@ -4,12 +4,12 @@ import KVCore
 /// The shard count recorded in a data directory (`<data-dir>/SHARDS`, one
 /// decimal line). Keys are routed to shards by token range, so a directory
 /// written with N shards must be opened with N shards again.
-enum ShardLayout {
-    static let fileName = "SHARDS"
+public enum ShardLayout {
+    public static let fileName = "SHARDS"
 
     /// Creates the directory and records `shardCount` on first use; afterwards
     /// throws `KVError.invalidArgument` if the recorded count differs.
-    static func check(dataDirectory: String, shardCount: Int) throws(KVError) {
+    public static func check(dataDirectory: String, shardCount: Int) throws(KVError) {
         try makeDirectories(dataDirectory)
         let path = dataDirectory + "/" + fileName
         if let existing = try readSmallFile(path) {
