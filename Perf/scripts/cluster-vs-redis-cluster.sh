@@ -33,7 +33,8 @@ stop_all() {
 }
 trap 'stop_all; rm -rf "$WORK"' EXIT
 
-RESP_PORTS=(16401 16402 16403); HTTP_PORTS=(18401 18402 18403); RPC_PORTS=(17401 17402 17403)
+# (Redis Cluster also listens on its port + 10000 for its bus: keep clear of 16401–16403.)
+RESP_PORTS=(26501 26502 26503); HTTP_PORTS=(28501 28502 28503); RPC_PORTS=(27501 27502 27503)
 REDIS_PORTS=(6401 6402 6403)
 
 # start_kvd COMMIT_MODE READ_CONSISTENCY: three kvd processes, fresh data.
@@ -58,6 +59,8 @@ start_kvd() {
       sleep 0.1
     done
   done
+  echo "# kvd cluster ($mode, reads $reads): node n2 sees $up nodes up" >&2
+  [ "$up" = 3 ] || tail -n 3 "$WORK"/kvd/n*.log >&2
 }
 
 start_redis_cluster() {
@@ -87,7 +90,7 @@ kvd_bench() {
     bench+=($!)
   done
   for pid in "${bench[@]}"; do wait "$pid" || true; done
-  for i in 0 1 2; do tail -n +2 "$WORK/raw$i.csv" | tr -d '"' > "$WORK/part$i.csv"; done
+  for i in 0 1 2; do tr -d '"' < "$WORK/raw$i.csv" | grep -E '^(SET|GET),' > "$WORK/part$i.csv" || true; done
   python3 - "$label" "$round" "$WORK/part0.csv" "$WORK/part1.csv" "$WORK/part2.csv" <<'PY' | tee -a "$WORK/results.csv"
 import csv, sys
 label, rnd, files = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -107,7 +110,7 @@ PY
 redis_bench() {
   local round=$1
   redis-benchmark --cluster -p "${REDIS_PORTS[0]}" -t set,get -n "$N" -c "$C" -d "$D" -r "$R" --csv 2>/dev/null \
-    | tail -n +2 | tr -d '"' | awk -F, -v r="$round" '{printf "redis-cluster,%s,%s,%.0f,%.3f,%.3f\n", r, $1, $2, $5, $7}' \
+    | tr -d '"' | grep -E '^(SET|GET),' | awk -F, -v r="$round" '{printf "redis-cluster,%s,%s,%.0f,%.3f,%.3f\n", r, $1, $2, $5, $7}' \
     | tee -a "$WORK/results.csv"
 }
 
