@@ -166,20 +166,20 @@ public final class Coordinator: Sendable {
                 round.update { $0.recordFailure(from: r, reason: "no address") }
             }
         }
-        // Each remote replica but one gets a task of its own; the local write (a memtable
-        // insert and, in sync mode, the shared fsync) and the last remote call run in this
-        // task, so a write starts N − 2 tasks.
+        // Each remote replica but one gets a task of its own; the last remote call runs in
+        // this task, and so does the local write when it is only a memtable insert
+        // (`periodic` commit). A `sync` local write waits for an fsync, so it gets a task
+        // and overlaps the remote call. A write thus starts N − 2 tasks (N − 1 in sync mode).
         for (r, address) in remote.dropLast() {
             LoopTask.start { [self] in
                 await send(payload, to: r, at: address, entries: entries, timeout: timeout, round: round)
             }
         }
         if applyLocally {
-            do throws(KVError) {
-                try await replica.apply(entries)
-                round.update { $0.recordAck(from: local) }
-            } catch {
-                round.update { $0.recordFailure(from: local, reason: error.description) }
+            if localWriteWaitsForDisk && !remote.isEmpty {
+                LoopTask.start { [self] in await applyLocal(entries, round: round) }
+            } else {
+                await applyLocal(entries, round: round)
             }
         }
         if let (r, address) = remote.last {
@@ -189,6 +189,19 @@ public final class Coordinator: Sendable {
         if case .failure(let error) = outcome {
             counters.withLock { $0.unavailable += 1 }
             throw .cluster(error)
+        }
+    }
+
+    /// Whether a local write waits for an fsync (commit mode `sync`).
+    private var localWriteWaitsForDisk: Bool { replica.shards[0].engine.settings.commitMode == .sync }
+
+    /// Applies a write to this node's replica and records the outcome.
+    private func applyLocal(_ entries: [Entry], round: ReplicaRound<WriteTracker, Result<Void, ClusterError>>) async {
+        do throws(KVError) {
+            try await replica.apply(entries)
+            round.update { $0.recordAck(from: local) }
+        } catch {
+            round.update { $0.recordFailure(from: local, reason: error.description) }
         }
     }
 
