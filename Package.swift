@@ -47,15 +47,22 @@ let package = Package(
         .target(
             name: "KVServer",
             dependencies: [
-                "KVCore", "KVStorage", "KVRuntime", "KVTransport",
+                "KVCore", "KVStorage", "KVRuntime", "KVTransport", "KVCluster",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
-        .target(name: "KVCluster", dependencies: ["KVCore"], swiftSettings: strict),
+        .target(
+            name: "KVCluster",
+            dependencies: [
+                "KVCore", "KVStorage", "KVRuntime", "KVTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["FORMAT.md"],
+            swiftSettings: strict),
         .executableTarget(
             name: "kvd",
             dependencies: [
-                "KVServer", "KVStorage", "KVCore",
+                "KVServer", "KVCluster", "KVStorage", "KVCore", "KVRuntime", "KVTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -80,7 +87,11 @@ let package = Package(
         .testTarget(name: "KVServerTests", dependencies: ["KVServer", "KVStorage", "KVCore", "kvd"], swiftSettings: strict),
         .testTarget(
             name: "KVClusterTests",
-            dependencies: ["KVCluster", "KVCore", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: [
+                "KVCluster", "KVCore", "KVStorage", "KVRuntime", "KVTransport", "KVServer", "kvd",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -111,19 +111,25 @@ public struct QuorumSettings: Sendable, Equatable {
     /// Whether a quorum read waits for its read repairs before replying. Default true
     /// (a following quorum read then sees the same value: monotonic quorum reads).
     public var blockingReadRepair: Bool
+    /// How far ahead of a node's wall clock a timestamp it receives may be, in
+    /// milliseconds. Default 5000. Writes stamped further ahead are rejected and such
+    /// read replies ignored (see `NodeClock`).
+    public var maxClockDriftMillis: UInt64
 
     public init(
         writeConsistency: ConsistencyLevel = .quorum,
         readConsistency: ConsistencyLevel = .quorum,
         writeTimeoutMillis: UInt64 = 2000,
         readTimeoutMillis: UInt64 = 2000,
-        blockingReadRepair: Bool = true
+        blockingReadRepair: Bool = true,
+        maxClockDriftMillis: UInt64 = 5000
     ) {
         self.writeConsistency = writeConsistency
         self.readConsistency = readConsistency
         self.writeTimeoutMillis = writeTimeoutMillis
         self.readTimeoutMillis = readTimeoutMillis
         self.blockingReadRepair = blockingReadRepair
+        self.maxClockDriftMillis = maxClockDriftMillis
     }
 }
 
@@ -137,11 +143,17 @@ public struct HintSettings: Sendable, Equatable {
     public var maxHintsPerTarget: Int
     /// Most hints delivered per batch to a recovered node. Default 128.
     public var deliveryBatchSize: Int
+    /// Time between two delivery passes over the targets that are up, in milliseconds. Default 1000.
+    public var deliveryIntervalMillis: UInt64
 
-    public init(windowMillis: UInt64 = 10_800_000, maxHintsPerTarget: Int = 100_000, deliveryBatchSize: Int = 128) {
+    public init(
+        windowMillis: UInt64 = 10_800_000, maxHintsPerTarget: Int = 100_000, deliveryBatchSize: Int = 128,
+        deliveryIntervalMillis: UInt64 = 1000
+    ) {
         self.windowMillis = windowMillis
         self.maxHintsPerTarget = maxHintsPerTarget
         self.deliveryBatchSize = deliveryBatchSize
+        self.deliveryIntervalMillis = deliveryIntervalMillis
     }
 }
 

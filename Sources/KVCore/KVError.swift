@@ -11,6 +11,9 @@ public enum KVError: Error, Sendable, Equatable, CustomStringConvertible {
     case clockSkew(remoteMillis: UInt64, localMillis: UInt64, maxDriftMillis: UInt64)
     /// Stored bytes failed a checksum or a structural check. Never served as data.
     case corruption(path: String, offset: Int64, reason: String)
+    /// Fewer replicas answered than the request's consistency level needs (HTTP 503,
+    /// with both counts): retry, or read/write at a lower level.
+    case quorumNotReached(needed: Int, answered: Int)
     /// A system call failed.
     case io(operation: String, path: String, errno: Int32)
     /// The component was closed (or is shutting down) and takes no more requests.
@@ -38,6 +41,8 @@ public enum KVError: Error, Sendable, Equatable, CustomStringConvertible {
             return "closed"
         case let .invalidArgument(message):
             return message
+        case let .quorumNotReached(needed, answered):
+            return "quorum not reached: \(answered) of \(needed) required replicas answered"
         case let .overloaded(message):
             return "overloaded: \(message)"
         }

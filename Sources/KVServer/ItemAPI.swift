@@ -7,7 +7,13 @@ import KVCore
 /// GET    /api/v1/item?key=user:1&consistency=eventual|strong             → 200 {"key","value","timestamp"} | 404
 /// DELETE /api/v1/item?key=user:1                                         → 200 {"deleted":true}
 /// GET    /api/v1/health                                                  → 200 {"status":"ok",…} | 503
+/// GET    /api/v1/cluster                                                 → 200 ring and node states (cluster mode) | 404
 /// ```
+///
+/// `consistency` (a query parameter on any item request) is `one`/`eventual`,
+/// `quorum`/`strong` or `all`; without it the node's configured default applies. When
+/// too few replicas answer, the reply is 503 `{"error", "code": "quorum_not_reached",
+/// "needed": n, "answered": a}`.
 ///
 /// `timestamp` in JSON is the write's hybrid-logical-clock time in milliseconds
 /// since the Unix epoch (the HLC's physical part, as in the seed example); two
@@ -16,12 +22,14 @@ import KVCore
 ///
 /// Errors are `{"error": "...", "code": "..."}`: 400 malformed input, 404 no
 /// such key or route, 405 wrong method (with `Allow`), 413 key or value over
-/// `Limits`, 429 overloaded, 503 shutting down, 500 storage failure.
+/// `Limits`, 429 overloaded, 503 shutting down or quorum not reached, 500 storage failure.
 public struct ItemAPI<Service: KeyValueService>: Sendable {
     /// The node (or coordinator) requests are answered from.
     public let service: Service
     /// Longest TTL accepted, in seconds. Default 315,360,000 (10 years).
     public var maxTTLSeconds: Int64 = 315_360_000
+    /// Produces the `/api/v1/cluster` JSON (set in cluster mode; nil answers 404).
+    public var clusterStatus: (@Sendable () async -> [UInt8])?
 
     public init(service: Service) {
         self.service = service
@@ -38,6 +46,15 @@ public struct ItemAPI<Service: KeyValueService>: Sendable {
             default: return Self.methodNotAllowed(request.method, allow: "GET, HEAD, POST, PUT, DELETE")
             }
         }
+        if path == "/api/v1/cluster" {
+            guard let clusterStatus else {
+                return .error(.notFound, code: "not_a_cluster", message: "this node runs alone (no [cluster] enabled)")
+            }
+            switch request.method {
+            case .get, .head: return .json(.ok, await clusterStatus())
+            default: return Self.methodNotAllowed(request.method, allow: "GET, HEAD")
+            }
+        }
         if path == "/api/v1/health" {
             switch request.method {
             case .get, .head: return await health()
@@ -45,6 +62,15 @@ public struct ItemAPI<Service: KeyValueService>: Sendable {
             }
         }
         return .error(.notFound, code: "no_such_route", message: "no route for \(path); see /api/v1/item and /api/v1/health")
+    }
+
+    /// The `consistency` parameter (default: the service's configured level).
+    static func consistency(_ params: [String: [UInt8]]) -> Result<ReadConsistency, APIError> {
+        guard let raw = params["consistency"] else { return .success(.default) }
+        guard let c = ReadConsistency(parsing: String(decoding: raw, as: UTF8.self)) else {
+            return .failure(.badRequest(code: "bad_consistency", message: "consistency must be one, quorum, all, eventual or strong"))
+        }
+        return .success(c)
     }
 
     static func methodNotAllowed(_ method: HTTPMethod, allow: String) -> HTTPResponse {
@@ -76,12 +102,10 @@ public struct ItemAPI<Service: KeyValueService>: Sendable {
         case .success(let found): (key, params) = found
         case .failure(let e): return e.response
         }
-        var consistency = ReadConsistency.eventual
-        if let raw = params["consistency"] {
-            guard let c = ReadConsistency(rawValue: String(decoding: raw, as: UTF8.self)) else {
-                return APIError.badRequest(code: "bad_consistency", message: "consistency must be 'eventual' or 'strong'").response
-            }
-            consistency = c
+        let consistency: ReadConsistency
+        switch Self.consistency(params) {
+        case .success(let c): consistency = c
+        case .failure(let e): return e.response
         }
         let record: Record?
         do throws(KVError) {
@@ -134,11 +158,16 @@ public struct ItemAPI<Service: KeyValueService>: Sendable {
         }
         let key = Key(keyText)
         let value = Value(valueBytes)
+        let consistency: ReadConsistency
+        switch Self.consistency(QueryString.parse(request.query) ?? [:]) {
+        case .success(let c): consistency = c
+        case .failure(let e): return e.response
+        }
         let timestamp: Timestamp
         do throws(KVError) {
             try service.limits.check(key: key)
             try service.limits.check(value: value)
-            timestamp = try await service.write(key, value: value, expiresAtMillis: expiresAt)
+            timestamp = try await service.write(key, value: value, expiresAtMillis: expiresAt, consistency: consistency)
         } catch {
             return APIError.storage(error).response
         }
@@ -151,13 +180,18 @@ public struct ItemAPI<Service: KeyValueService>: Sendable {
     }
 
     private func delete(_ request: HTTPRequest) async -> HTTPResponse {
-        let key: Key
+        let key: Key, params: [String: [UInt8]]
         switch self.key(from: request) {
-        case .success(let found): key = found.0
+        case .success(let found): (key, params) = found
+        case .failure(let e): return e.response
+        }
+        let consistency: ReadConsistency
+        switch Self.consistency(params) {
+        case .success(let c): consistency = c
         case .failure(let e): return e.response
         }
         do throws(KVError) {
-            _ = try await service.write(key, value: nil, expiresAtMillis: nil)
+            _ = try await service.write(key, value: nil, expiresAtMillis: nil, consistency: consistency)
         } catch {
             return APIError.storage(error).response
         }
@@ -201,6 +235,15 @@ public enum APIError: Error, Sendable, Equatable {
             case .invalidArgument: return .error(.badRequest, code: "invalid_argument", message: error.description)
             case .overloaded: return .error(.tooManyRequests, code: "overloaded", message: error.description)
             case .closed: return .error(.serviceUnavailable, code: "unavailable", message: "the node is shutting down")
+            case .quorumNotReached(let needed, let answered):
+                var json = JSONWriter()
+                json.beginObject()
+                json.key("error"); json.string(error.description)
+                json.key("code"); json.string("quorum_not_reached")
+                json.key("needed"); json.integer(Int64(needed))
+                json.key("answered"); json.integer(Int64(answered))
+                json.endObject()
+                return .json(.serviceUnavailable, json.bytes)
             case .clockSkew, .corruption, .io: return .error(.internalServerError, code: "storage_error", message: error.description)
             }
         }

@@ -1,11 +1,25 @@
 import KVCore
 
-/// How many replicas a read consults. The API's two levels: `eventual` reads one
-/// replica (the local one where possible), `strong` a quorum. On a single node
-/// (replication 1) both read the local engine.
+/// How many replicas a request waits for. `eventual` (= `one`): one replica (reads
+/// prefer the local one); `strong` (= `quorum`): a majority; `all`: every replica;
+/// `default`: the level the node is configured with. On a single node (replication 1)
+/// every level is the local engine. (Named for reads, where the API introduced it; it
+/// applies to writes too.)
 public enum ReadConsistency: String, Sendable, Equatable, CaseIterable {
     case eventual
     case strong
+    case all
+    case `default`
+
+    /// Parses `one`/`eventual`, `quorum`/`strong`, `all` (any letter case); nil otherwise.
+    public init?(parsing text: String) {
+        switch text.lowercased() {
+        case "one", "eventual": self = .eventual
+        case "quorum", "strong": self = .strong
+        case "all": self = .all
+        default: return nil
+        }
+    }
 }
 
 /// Counters a service reports for `INFO` and the health endpoint.
@@ -48,10 +62,24 @@ public protocol KeyValueService: Sendable {
     /// `expiresAtMillis` (nil = never), and returns the write's timestamp.
     func write(_ key: Key, value: Value?, expiresAtMillis: UInt64?) async throws(KVError) -> Timestamp
 
+    /// Writes as by `write(_:value:expiresAtMillis:)`, waiting for `consistency`'s
+    /// worth of replicas (a single node ignores it: it has one).
+    func write(_ key: Key, value: Value?, expiresAtMillis: UInt64?, consistency: ReadConsistency) async throws(KVError)
+        -> Timestamp
+
     /// Writes several keys, each as by `write`, in as few storage batches as the
     /// shard layout allows. Returns the timestamp of the writes.
     func writeMany(_ items: [(Key, Value)]) async throws(KVError) -> Timestamp
 
     /// Current counters.
     func statistics() async -> ServiceStatistics
+}
+
+extension KeyValueService {
+    /// A service with one replica writes the same at every level.
+    public func write(_ key: Key, value: Value?, expiresAtMillis: UInt64?, consistency: ReadConsistency) async throws(KVError)
+        -> Timestamp
+    {
+        try await write(key, value: value, expiresAtMillis: expiresAtMillis)
+    }
 }

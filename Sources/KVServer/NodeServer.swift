@@ -1,4 +1,5 @@
 import Glibc
+import KVCluster
 import KVCore
 import KVRuntime
 import KVStorage
@@ -10,7 +11,7 @@ import Synchronization
 public enum ServerError: Error, Sendable, CustomStringConvertible {
     /// A listener could not bind its port.
     case listen(service: String, TransportError)
-    /// The storage engines could not be opened.
+    /// The storage engines (or the cluster node) could not be opened.
     case storage(KVError)
 
     public var description: String {
@@ -21,8 +22,9 @@ public enum ServerError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// A running single-node kvd: the `SingleNode` (shards) plus the HTTP and RESP
-/// listeners in front of it, all on one `EventLoopGroup`.
+/// A running kvd: the service — a `SingleNode` (shards, replication 1) or, with
+/// `[cluster] enabled`, a cluster `Node` behind a `ClusterService` — plus the HTTP and
+/// RESP listeners in front of it, all on one `EventLoopGroup`.
 ///
 /// ```swift
 /// let server = try await NodeServer.start(settings: settings, logger: logger)
@@ -38,7 +40,10 @@ public enum ServerError: Error, Sendable, CustomStringConvertible {
 /// (WAL synced) and, when the server created it, the loop group stops.
 public final class NodeServer: Sendable {
     public let settings: ServerSettings
-    public let node: SingleNode
+    /// The single node, when not in cluster mode.
+    public let node: SingleNode?
+    /// The cluster service, in cluster mode.
+    public let cluster: ClusterService?
     public let group: EventLoopGroup
     public let counters: ServerCounters
     /// The bound HTTP port (the kernel's pick when configured as 0).
@@ -52,12 +57,16 @@ public final class NodeServer: Sendable {
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
 
+    /// The cluster node, in cluster mode.
+    public var clusterNode: Node? { cluster?.node }
+
     private init(
-        settings: ServerSettings, node: SingleNode, group: EventLoopGroup, ownsGroup: Bool,
+        settings: ServerSettings, node: SingleNode?, cluster: ClusterService?, group: EventLoopGroup, ownsGroup: Bool,
         httpListener: TCPListener, respListener: TCPListener?, counters: ServerCounters, logger: Logger
     ) {
         self.settings = settings
         self.node = node
+        self.cluster = cluster
         self.group = group
         self.ownsGroup = ownsGroup
         self.httpListener = httpListener
@@ -69,28 +78,42 @@ public final class NodeServer: Sendable {
     }
 
     /// Opens the shards (one per loop of `group`, or of a new group built from
-    /// `settings.runtime` when nil) and binds the listeners. Serving starts with `run()`.
-    /// `wallClock` is the time base of timestamps and expiries (tests pass their own).
+    /// `settings.runtime` when nil) — as a single node, or with `settings.cluster.enabled`
+    /// as a cluster node joined to `network` (default: TCP on `group`) — and binds the
+    /// listeners. Serving starts with `run()`. `wallClock` is the time base of
+    /// timestamps and expiries (tests pass their own).
     public static func start(
         settings: ServerSettings, group existing: EventLoopGroup? = nil,
-        wallClock: any WallClock = SystemWallClock(), logger: Logger
+        wallClock: any WallClock = SystemWallClock(), logger: Logger, network: (any RPCNetwork)? = nil
     ) async throws(ServerError) -> NodeServer {
         let group = existing ?? EventLoopGroup(settings: settings.runtime)
-        let node: SingleNode
+        var single: SingleNode?
+        var cluster: ClusterService?
         do throws(KVError) {
-            node = try await SingleNode.open(
-                dataDirectory: settings.dataDirectory, loops: group.loops, storage: settings.effectiveStorage, wallClock: wallClock,
-                logger: logger)
+            if settings.cluster.enabled {
+                let node = try await Node.start(
+                    settings: settings.clusterNodeSettings, network: network ?? TCPNetwork(group: group, logger: logger),
+                    loops: group.loops, wallClock: wallClock, logger: logger)
+                cluster = ClusterService(node: node, limits: settings.limits)
+            } else {
+                single = try await SingleNode.open(
+                    dataDirectory: settings.dataDirectory, loops: group.loops, storage: settings.effectiveStorage,
+                    wallClock: wallClock, logger: logger)
+            }
         } catch {
             if existing == nil { group.shutdown() }
             throw .storage(error)
+        }
+        let close: @Sendable () async -> Void = { [single, cluster] in
+            await single?.close()
+            await cluster?.node.close()
         }
         let http: TCPListener
         var resp: TCPListener?
         do throws(TransportError) {
             http = try TCPListener.bind(host: settings.bindHost, port: settings.http.port, group: group, settings: settings.transport, logger: logger)
         } catch {
-            await node.close()
+            await close()
             if existing == nil { group.shutdown() }
             throw .listen(service: "HTTP", error)
         }
@@ -99,24 +122,46 @@ public final class NodeServer: Sendable {
                 resp = try TCPListener.bind(host: settings.bindHost, port: settings.resp.port, group: group, settings: settings.transport, logger: logger)
             } catch {
                 http.shutdown(gracePeriod: .zero)
-                await node.close()
+                await close()
                 if existing == nil { group.shutdown() }
                 throw .listen(service: "RESP", error)
             }
         }
-        let counters = ServerCounters(startedAtMillis: node.nowMillis())
+        let counters = ServerCounters(startedAtMillis: wallClock.nowMillis())
         let server = NodeServer(
-            settings: settings, node: node, group: group, ownsGroup: existing == nil, httpListener: http,
-            respListener: resp, counters: counters, logger: logger)
+            settings: settings, node: single, cluster: cluster, group: group, ownsGroup: existing == nil,
+            httpListener: http, respListener: resp, counters: counters, logger: logger)
         let respText = resp.map { ", RESP on \(settings.bindHost):\($0.localPort)" } ?? ""
-        logger.info("kvd serving HTTP on \(settings.bindHost):\(http.localPort)\(respText) with \(group.loops.count) event loops and shards")
+        let clusterText = cluster.map { " as cluster node \($0.node.id) (RPC \($0.node.rpcAddress))" } ?? ""
+        logger.info("kvd serving HTTP on \(settings.bindHost):\(http.localPort)\(respText) with \(group.loops.count) event loops and shards\(clusterText)")
         return server
     }
 
     /// Serves connections until `shutdown()` has finished: listeners closed, every
     /// handler returned, engines closed, and the loop group stopped if owned.
     public func run() async {
-        let api = ItemAPI(service: node)
+        if let node {
+            await serve(node, clusterStatus: nil)
+            await node.close()
+        } else if let cluster {
+            // The node's loops (gossip, hints) run beside the listeners; cancelling them closes the node.
+            await withTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { await cluster.node.run() }
+                await serve(cluster, clusterStatus: { await cluster.describe() })
+                cluster.stopAccepting()
+                tasks.cancelAll()
+            }
+        }
+        if ownsGroup { group.shutdown() }
+        logger.info("kvd stopped")
+    }
+
+    /// Runs the HTTP and RESP listeners over `service` until they are shut down.
+    private func serve<Service: KeyValueService>(
+        _ service: Service, clusterStatus: (@Sendable () async -> [UInt8])?
+    ) async {
+        var api = ItemAPI(service: service)
+        api.clusterStatus = clusterStatus
         let http = HTTPConnectionHandler(api: api, settings: settings.http, counters: counters, tracker: tracker)
         let commitMode: String
         switch settings.storage.commitMode {
@@ -127,7 +172,7 @@ public final class NodeServer: Sendable {
             version: kvdVersion, processID: getpid(), respPort: respPort ?? 0, httpPort: httpPort,
             loops: group.loops.count, commitMode: commitMode)
         let resp = RESPConnectionHandler(
-            commands: RESPCommands(service: node, counters: counters, serverInfo: info), settings: settings.resp,
+            commands: RESPCommands(service: service, counters: counters, serverInfo: info), settings: settings.resp,
             counters: counters, tracker: tracker)
         let httpListener = self.httpListener
         let respListener = self.respListener
@@ -137,9 +182,6 @@ public final class NodeServer: Sendable {
                 group.addTask { await respListener.run { connection in await resp.serve(connection) } }
             }
         }
-        await node.close()
-        if ownsGroup { group.shutdown() }
-        logger.info("kvd stopped")
     }
 
     /// Begins a graceful shutdown (see the type's documentation). Safe from any

@@ -1,3 +1,4 @@
+import KVCluster
 import KVCore
 import KVRuntime
 import KVStorage
@@ -9,7 +10,8 @@ import KVTransport
 /// The file's tables map onto the subsystems' own settings: `[node]` here,
 /// `[http]` → `HTTPSettings`, `[resp]` → `RESPSettings`, `[runtime]` →
 /// `RuntimeSettings`, `[transport]` → `TCPSettings`, `[limits]` → `Limits`,
-/// `[storage]` → `StorageSettings`. Unknown keys are errors.
+/// `[storage]` → `StorageSettings`, `[cluster]` → `ClusterMembership` (with the
+/// cluster layer's `ClusterSettings`). Unknown keys are errors.
 public struct ServerSettings: Sendable, Equatable {
     /// Directory of the node's data; shard N lives in `<dataDirectory>/shard-N`. Default "./data".
     public var dataDirectory: String
@@ -31,12 +33,14 @@ public struct ServerSettings: Sendable, Equatable {
     public var limits: Limits
     /// Each shard's engine: commit mode, memtable, caches (`[storage]`).
     public var storage: StorageSettings
+    /// Cluster membership (`[cluster]`). Default: disabled (a single node, replication 1).
+    public var cluster: ClusterMembership
 
     public init(
         dataDirectory: String = "./data", bindHost: String = "127.0.0.1", shutdownGraceMillis: Int = 5000,
         logLevel: String = "info", http: HTTPSettings = HTTPSettings(), resp: RESPSettings = RESPSettings(),
         runtime: RuntimeSettings = RuntimeSettings(), transport: TCPSettings = TCPSettings(),
-        limits: Limits = .default, storage: StorageSettings = .default
+        limits: Limits = .default, storage: StorageSettings = .default, cluster: ClusterMembership = ClusterMembership()
     ) {
         self.dataDirectory = dataDirectory
         self.bindHost = bindHost
@@ -48,6 +52,7 @@ public struct ServerSettings: Sendable, Equatable {
         self.transport = transport
         self.limits = limits
         self.storage = storage
+        self.cluster = cluster
     }
 
     /// The storage settings with the node's limits applied.
@@ -55,5 +60,45 @@ public struct ServerSettings: Sendable, Equatable {
         var s = storage
         s.limits = limits
         return s
+    }
+}
+
+/// How a node takes part in a cluster (the `[cluster]` table; flags `--node-id`,
+/// `--rpc-port`, `--seeds`, `--replication-factor` override it and turn it on).
+public struct ClusterMembership: Sendable, Equatable {
+    /// Run as a cluster member (replicated through the ring). Default false.
+    public var enabled: Bool
+    /// The node's stable name, unique in the cluster. Default "node1".
+    public var nodeID: String
+    /// Port of node-to-node RPC on `bindHost`; 0 picks a free one. Default 7000.
+    public var rpcPort: Int
+    /// Nodes to join through (their RPC addresses). Default none (a new cluster).
+    public var seeds: [KVCluster.NodeAddress]
+    /// The node's rack. Default none.
+    public var rack: String?
+    /// Ring, gossip, quorum and hint settings (defaults: N=3, W=R=quorum, 1 s gossip, 3 h hints).
+    public var settings: ClusterSettings
+
+    public init(
+        enabled: Bool = false, nodeID: String = "node1", rpcPort: Int = 7000, seeds: [KVCluster.NodeAddress] = [],
+        rack: String? = nil, settings: ClusterSettings = ClusterSettings()
+    ) {
+        self.enabled = enabled
+        self.nodeID = nodeID
+        self.rpcPort = rpcPort
+        self.seeds = seeds
+        self.rack = rack
+        self.settings = settings
+    }
+}
+
+extension ServerSettings {
+    /// The cluster node's settings drawn from these (data directory, bind address, storage).
+    public var clusterNodeSettings: NodeSettings {
+        NodeSettings(
+            id: NodeID(cluster.nodeID),
+            rpcAddress: KVCluster.NodeAddress(host: bindHost, port: UInt16(clamping: cluster.rpcPort)),
+            seeds: cluster.seeds, rack: cluster.rack, dataDirectory: dataDirectory, storage: effectiveStorage,
+            cluster: cluster.settings)
     }
 }

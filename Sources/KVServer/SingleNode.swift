@@ -1,3 +1,4 @@
+import KVCluster
 import KVCore
 import KVRuntime
 import KVStorage
@@ -41,25 +42,8 @@ public final class SingleNode: KeyValueService, Sendable {
         dataDirectory: String, loops: [EventLoop], storage: StorageSettings,
         wallClock: any WallClock = SystemWallClock(), logger: Logger
     ) async throws(KVError) -> SingleNode {
-        precondition(!loops.isEmpty, "a node needs at least one event loop")
-        try ShardLayout.check(dataDirectory: dataDirectory, shardCount: loops.count)
-        var opened: [Shard] = []
-        var failure: KVError?
-        for (i, loop) in loops.enumerated() {
-            let directory = Shard.directory(index: i, under: dataDirectory)
-            do throws(KVError) {
-                let engine = try await ShardOpener.open(
-                    directory: directory, settings: storage, clock: wallClock, logger: logger, loop: loop)
-                opened.append(Shard(index: i, loop: loop, engine: engine))
-            } catch {
-                failure = error
-                break
-            }
-        }
-        if let failure {
-            for shard in opened { await shard.engine.close() }
-            throw failure
-        }
+        let opened = try await Shard.openAll(
+            dataDirectory: dataDirectory, loops: loops, storage: storage, wallClock: wallClock, logger: logger)
         // The clock starts past every stored version, whatever the wall clock says.
         var newest = Timestamp.zero
         for shard in opened {
@@ -130,24 +114,5 @@ public final class SingleNode: KeyValueService, Sendable {
         accepting.store(false, ordering: .sequentiallyConsistent)
         for shard in shards { await shard.engine.close() }
         logger.info("closed \(shards.count) shards")
-    }
-}
-
-/// Opens an engine from a task that prefers the shard's loop, so the engine's
-/// first allocations happen on that loop's thread (first-touch NUMA placement).
-enum ShardOpener {
-    static func open(
-        directory: String, settings: StorageSettings, clock: any WallClock, logger: Logger, loop: EventLoop
-    ) async throws(KVError) -> StorageEngine {
-        let executor = loop.actorExecutor!
-        let result: Result<StorageEngine, KVError> = await withTaskExecutorPreference(loop.taskExecutor) {
-            do throws(KVError) {
-                return .success(try await StorageEngine.open(
-                    directory: directory, settings: settings, clock: clock, logger: logger, executor: executor))
-            } catch {
-                return .failure(error)
-            }
-        }
-        return try result.get()
     }
 }

@@ -87,7 +87,7 @@ struct ItemAPITests {
             ("POST", "/api/v1/item", #"{"key":"k","value":"eA==","ttl":"60"}"#, "bad_ttl"),
             ("GET", "/api/v1/item", nil, "missing_key"),
             ("GET", "/api/v1/item?key=", nil, "missing_key"),
-            ("GET", "/api/v1/item?key=k&consistency=quorum", nil, "bad_consistency"),
+            ("GET", "/api/v1/item?key=k&consistency=bogus", nil, "bad_consistency"),
             ("GET", "/api/v1/item?key=%zz", nil, "bad_query"),
             ("DELETE", "/api/v1/item", nil, "missing_key"),
         ]

@@ -1,4 +1,5 @@
 import Glibc
+import KVCluster
 import KVCore
 import KVRuntime
 import KVStorage
@@ -102,7 +103,59 @@ extension ServerSettings {
         if let v = try storage.bool("background_compaction") { s.storage.backgroundCompaction = v }
         try storage.finish()
 
+        var cluster = try root.table("cluster")
+        if let v = try cluster.bool("enabled") { s.cluster.enabled = v }
+        if let v = try cluster.string("node_id") {
+            guard !v.isEmpty else { throw .invalidValue(key: "cluster.node_id", reason: "must not be empty") }
+            s.cluster.nodeID = v
+        }
+        if let v = try cluster.int("rpc_port", min: 0, max: 65535) { s.cluster.rpcPort = v }
+        if let v = try cluster.string("seeds") {
+            guard let seeds = ClusterMembership.parseSeeds(v) else {
+                throw .invalidValue(key: "cluster.seeds", reason: "must be \"HOST:PORT,HOST:PORT,…\", found \"\(v)\"")
+            }
+            s.cluster.seeds = seeds
+        }
+        if let v = try cluster.string("rack") { s.cluster.rack = v.isEmpty ? nil : v }
+        if let v = try cluster.int("replication_factor", min: 1, max: 64) { s.cluster.settings.ring.replicationFactor = v }
+        if let v = try cluster.int("num_tokens", min: 1, max: 65536) { s.cluster.settings.ring.numTokens = v }
+        for (key, path) in [("write_consistency", \ClusterSettings.quorum.writeConsistency), ("read_consistency", \ClusterSettings.quorum.readConsistency)] {
+            if let v = try cluster.string(key) {
+                guard let level = ConsistencyLevel(parsing: v) else {
+                    throw .invalidValue(key: "cluster.\(key)", reason: "must be one, quorum, all, eventual or strong, found \"\(v)\"")
+                }
+                s.cluster.settings[keyPath: path] = level
+            }
+        }
+        if let v = try cluster.int("write_timeout_ms", min: 1) { s.cluster.settings.quorum.writeTimeoutMillis = UInt64(v) }
+        if let v = try cluster.int("read_timeout_ms", min: 1) { s.cluster.settings.quorum.readTimeoutMillis = UInt64(v) }
+        if let v = try cluster.bool("blocking_read_repair") { s.cluster.settings.quorum.blockingReadRepair = v }
+        if let v = try cluster.int("max_clock_drift_ms", min: 0) { s.cluster.settings.quorum.maxClockDriftMillis = UInt64(v) }
+        if let v = try cluster.int("gossip_interval_ms", min: 1) { s.cluster.settings.gossip.intervalMillis = UInt64(v) }
+        if let v = try cluster.int("phi_threshold", min: 1, max: 1000) { s.cluster.settings.failureDetector.phiThreshold = Double(v) }
+        if let v = try cluster.int("acceptable_heartbeat_pause_ms", min: 0) {
+            s.cluster.settings.failureDetector.acceptableHeartbeatPauseMillis = Double(v)
+        }
+        if let v = try cluster.int("hint_window_ms", min: 0) { s.cluster.settings.hints.windowMillis = UInt64(v) }
+        if let v = try cluster.int("max_hints_per_target", min: 0) { s.cluster.settings.hints.maxHintsPerTarget = v }
+        if let v = try cluster.int("hint_delivery_interval_ms", min: 1) { s.cluster.settings.hints.deliveryIntervalMillis = UInt64(v) }
+        try cluster.finish()
+
         try root.finish()
         return s
+    }
+}
+
+extension ClusterMembership {
+    /// Parses `HOST:PORT,HOST:PORT,…` (empty: no seeds); nil when an entry is malformed.
+    public static func parseSeeds(_ text: String) -> [KVCluster.NodeAddress]? {
+        var seeds: [KVCluster.NodeAddress] = []
+        for part in text.split(separator: ",") {
+            let trimmed = part.trimmingSpaces()
+            if trimmed.isEmpty { continue }
+            guard let address = KVCluster.NodeAddress(parsing: trimmed) else { return nil }
+            seeds.append(address)
+        }
+        return seeds
     }
 }

@@ -105,7 +105,7 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
     /// The record and visible value of `key` now, nil when absent, deleted or expired.
     private func visible(_ key: Key) async -> Result<(Record, Value)?, KVError> {
         do throws(KVError) {
-            guard let record = try await service.read(key, consistency: .eventual),
+            guard let record = try await service.read(key, consistency: .default),
                 let value = record.visibleValue(nowMillis: service.nowMillis())
             else { return .success(nil) }
             return .success((record, value))

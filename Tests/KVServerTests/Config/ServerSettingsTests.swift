@@ -1,6 +1,7 @@
 import Foundation
 import KVCore
 import KVStorage
+import KVCluster
 import Testing
 @testable import KVServer
 

@@ -4,16 +4,16 @@ import KVCore
 /// The shard count recorded in a data directory (`<data-dir>/SHARDS`, one
 /// decimal line). Keys are routed to shards by token range, so a directory
 /// written with N shards must be opened with N shards again.
-enum ShardLayout {
-    static let fileName = "SHARDS"
+public enum ShardLayout {
+    public static let fileName = "SHARDS"
 
     /// Creates the directory and records `shardCount` on first use; afterwards
     /// throws `KVError.invalidArgument` if the recorded count differs.
-    static func check(dataDirectory: String, shardCount: Int) throws(KVError) {
+    public static func check(dataDirectory: String, shardCount: Int) throws(KVError) {
         try makeDirectories(dataDirectory)
         let path = dataDirectory + "/" + fileName
         if let existing = try readSmallFile(path) {
-            let text = String(decoding: existing, as: UTF8.self).trimmingSpaces().trimmingCharacters(in: "\n")
+            let text = String(decoding: existing, as: UTF8.self).split(separator: "\n").first.map { $0.trimmingCharacters(in: " ") } ?? ""
             guard let recorded = Int(text) else {
                 throw .corruption(path: path, offset: 0, reason: "expected a shard count, found '\(text)'")
             }

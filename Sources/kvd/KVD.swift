@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Glibc
+import KVCluster
 import KVServer
 import Logging
 import Synchronization
@@ -12,13 +13,13 @@ struct KVD: AsyncParsableCommand {
         commandName: "kvd",
         abstract: "kvd: a leaderless, Dynamo-style distributed key-value store.",
         version: kvdVersion,
-        subcommands: [Serve.self])
+        subcommands: [Serve.self, Dev.self])
 }
 
-/// `kvd serve`: runs one node until SIGTERM or SIGINT.
+/// `kvd serve`: runs one node — alone, or as a cluster member — until SIGTERM or SIGINT.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run one kvd node (replication 1) serving the HTTP API and RESP.")
+        abstract: "Run one kvd node serving the HTTP API and RESP (a cluster member with [cluster] or the cluster flags).")
 
     @Option(name: .long, help: "TOML configuration file (see Configs/single.toml). Without it, defaults apply.")
     var config: String?
@@ -32,6 +33,18 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "RESP port; 0 picks a free one (overrides [resp] port).")
     var respPort: Int?
 
+    @Option(name: .long, help: "Cluster node id (overrides [cluster] node_id; turns cluster mode on).")
+    var nodeId: String?
+
+    @Option(name: .long, help: "Node-to-node RPC port; 0 picks a free one (overrides [cluster] rpc_port; turns cluster mode on).")
+    var rpcPort: Int?
+
+    @Option(name: .long, help: "Seeds to join through, HOST:PORT,… (overrides [cluster] seeds; turns cluster mode on).")
+    var seeds: String?
+
+    @Option(name: .long, help: "Copies of every key, N (overrides [cluster] replication_factor; turns cluster mode on).")
+    var replicationFactor: Int?
+
     func run() async throws {
         var settings = ServerSettings()
         if let config {
@@ -44,6 +57,26 @@ struct Serve: AsyncParsableCommand {
         if let dataDir { settings.dataDirectory = dataDir }
         if let httpPort { settings.http.port = httpPort }
         if let respPort { settings.resp.port = respPort }
+        if let nodeId {
+            settings.cluster.nodeID = nodeId
+            settings.cluster.enabled = true
+        }
+        if let rpcPort {
+            settings.cluster.rpcPort = rpcPort
+            settings.cluster.enabled = true
+        }
+        if let seeds {
+            guard let parsed = ClusterMembership.parseSeeds(seeds) else {
+                throw ValidationError("--seeds must be HOST:PORT,HOST:PORT,…")
+            }
+            settings.cluster.seeds = parsed
+            settings.cluster.enabled = true
+        }
+        if let replicationFactor {
+            guard replicationFactor >= 1 else { throw ValidationError("--replication-factor must be at least 1") }
+            settings.cluster.settings.ring.replicationFactor = replicationFactor
+            settings.cluster.enabled = true
+        }
 
         let level = Logger.Level(rawValue: settings.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -70,33 +103,33 @@ struct Serve: AsyncParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
-        request.attach(server)
+        request.attach([server])
         await server.run()
         signals.cancel()
     }
 }
 
-/// A shutdown asked for by a signal, delivered to the server once it exists.
+/// A shutdown asked for by a signal, delivered to the servers once they exist.
 final class ShutdownRequest: Sendable {
-    private let state = Mutex<(server: NodeServer?, signals: Int)>((nil, 0))
+    private let state = Mutex<(servers: [NodeServer], signals: Int)>(([], 0))
 
-    /// Records a signal and shuts the server down if it is running; returns how many signals came.
+    /// Records a signal and shuts the servers down if they are running; returns how many signals came.
     func signal() -> Int {
-        let (server, count) = state.withLock { s -> (NodeServer?, Int) in
+        let (servers, count) = state.withLock { s -> ([NodeServer], Int) in
             s.signals += 1
-            return (s.server, s.signals)
+            return (s.servers, s.signals)
         }
-        server?.shutdown()
+        for server in servers { server.shutdown() }
         return count
     }
 
-    /// Hands over the started server; shuts it down at once if a signal already came.
-    func attach(_ server: NodeServer) {
+    /// Hands over the started servers; shuts them down at once if a signal already came.
+    func attach(_ servers: [NodeServer]) {
         let signalled = state.withLock { s -> Bool in
-            s.server = server
+            s.servers = servers
             return s.signals > 0
         }
-        if signalled { server.shutdown() }
+        if signalled { for server in servers { server.shutdown() } }
     }
 }
 

@@ -1,0 +1,157 @@
+import KVCore
+import KVRuntime
+import KVStorage
+import KVTransport
+import Logging
+
+/// One cluster node, the composition root: it opens the shards and the hint log,
+/// joins the RPC network, and owns the coordinator, the gossiper and the hint
+/// delivery worker. `run()` runs the node's long loops (gossip rounds, hint delivery)
+/// as children of one task group; cancelling the task that runs it is the shutdown,
+/// after which the endpoint and every engine are closed.
+///
+/// Starting costs each shard's recovery (WAL replay) plus one scan of the hint log.
+public actor Node {
+    /// The node's id.
+    public nonisolated let id: NodeID
+    /// Where the node actually listens for RPC (the bound port when 0 was asked for).
+    public nonisolated let rpcAddress: NodeAddress
+    /// Runs client requests against replicas.
+    public nonisolated let coordinator: Coordinator
+    /// The node's current picture of the cluster.
+    public nonisolated let view: ClusterView
+    /// Membership and failure detection.
+    public nonisolated let gossiper: Gossiper
+    /// Hands stored hints to recovered replicas.
+    public nonisolated let hintWorker: HintDeliveryWorker
+    /// This node's own data.
+    public nonisolated let replica: LocalReplica
+    /// This node's durable hint log.
+    public nonisolated let hints: HintStore
+    /// The settings the node started with.
+    public nonisolated let settings: NodeSettings
+    private let endpoint: any RPCEndpoint
+    private let logger: Logger
+    private var closed = false
+
+    private init(
+        settings: NodeSettings, rpcAddress: NodeAddress, coordinator: Coordinator, view: ClusterView,
+        gossiper: Gossiper, hintWorker: HintDeliveryWorker, endpoint: any RPCEndpoint, logger: Logger
+    ) {
+        self.id = settings.id
+        self.settings = settings
+        self.rpcAddress = rpcAddress
+        self.coordinator = coordinator
+        self.view = view
+        self.gossiper = gossiper
+        self.hintWorker = hintWorker
+        self.replica = coordinator.replica
+        self.hints = coordinator.hints
+        self.endpoint = endpoint
+        self.logger = logger
+    }
+
+    /// Opens the node's storage under `settings.dataDirectory` (one shard per loop of
+    /// `loops`, the hint log on the first loop), bumps and records its generation, joins
+    /// `network` at `settings.rpcAddress` and starts as `joining`. Call `run()` next.
+    public static func start(
+        settings: NodeSettings, network: any RPCNetwork, loops: [EventLoop],
+        wallClock: any WallClock = SystemWallClock(), logger: Logger
+    ) async throws(KVError) -> Node {
+        let logger = logger
+        let shards = try await Shard.openAll(
+            dataDirectory: settings.dataDirectory, loops: loops, storage: settings.storage, wallClock: wallClock,
+            logger: logger)
+        let replica = LocalReplica(shards: shards)
+        let hintEngine: StorageEngine
+        do throws(KVError) {
+            var hintStorage = settings.storage
+            // A hint holds a whole entry plus its header, so it may exceed the value limit by a little.
+            hintStorage.limits.maxValueBytes += settings.storage.limits.maxKeyBytes + 64
+            hintStorage.memtableBytes = min(hintStorage.memtableBytes, 16 << 20)
+            hintEngine = try await Shard.openEngine(
+                directory: settings.dataDirectory + "/hints", settings: hintStorage, clock: wallClock, logger: logger,
+                loop: loops[0])
+        } catch {
+            await replica.close()
+            throw error
+        }
+        let hints: HintStore
+        do throws(KVError) {
+            hints = try await HintStore.open(engine: hintEngine, policy: HintPolicy(settings: settings.cluster.hints))
+        } catch {
+            await hintEngine.close()
+            await replica.close()
+            throw error
+        }
+        let newest = await replica.newestTimestamp()
+        let clock = NodeClock(
+            wall: wallClock, maxForwardDriftMillis: settings.cluster.quorum.maxClockDriftMillis, last: newest)
+        let view = ClusterView(local: settings.id, replicationFactor: settings.cluster.ring.replicationFactor)
+        let service = ReplicaService(local: settings.id, replica: replica, hints: hints, clock: clock, view: view)
+
+        let endpoint: any RPCEndpoint
+        do {
+            endpoint = try await network.join(settings.rpcAddress.transport) { request in
+                try await service.handle(request)
+            }
+        } catch {
+            await hints.close()
+            await replica.close()
+            throw .io(operation: "listen (\(error))", path: settings.rpcAddress.description, errno: 0)
+        }
+        let bound = NodeAddress(endpoint.address)
+
+        let generation = GossipInstance.nextGeneration(
+            previous: GenerationFile.read(dataDirectory: settings.dataDirectory), nowMillis: wallClock.nowMillis())
+        try GenerationFile.write(generation, dataDirectory: settings.dataDirectory)
+        let local = EndpointState(
+            id: settings.id, generation: generation, status: .joining, address: bound, rack: settings.rack,
+            tokens: Ring.defaultTokens(for: settings.id, count: settings.cluster.ring.numTokens))
+        let instance = GossipInstance(
+            local: local, seeds: settings.seeds, settings: settings.cluster.gossip,
+            detectorSettings: settings.cluster.failureDetector)
+        let gossiper = Gossiper(
+            instance: instance, view: view, endpoint: endpoint, clock: wallClock,
+            replicationFactor: settings.cluster.ring.replicationFactor, logger: logger)
+        service.gossiper.withLock { $0 = gossiper }
+
+        let coordinator = Coordinator(
+            local: settings.id, view: view, replica: replica, hints: hints, clock: clock, settings: settings.cluster,
+            endpoint: endpoint, logger: logger)
+        let worker = HintDeliveryWorker(
+            store: hints, view: view, endpoint: endpoint, clock: wallClock,
+            timeout: .milliseconds(Int64(settings.cluster.quorum.writeTimeoutMillis)), logger: logger)
+        logger.info("node \(settings.id) listening for RPC on \(bound), generation \(generation)")
+        return Node(
+            settings: settings, rpcAddress: bound, coordinator: coordinator, view: view, gossiper: gossiper,
+            hintWorker: worker, endpoint: endpoint, logger: logger)
+    }
+
+    /// Runs gossip and hint delivery until the calling task is cancelled, then closes
+    /// the node (endpoint, hint log, shards).
+    public nonisolated func run() async {
+        let gossipInterval = Duration.milliseconds(Int64(settings.cluster.gossip.intervalMillis))
+        let hintInterval = Duration.milliseconds(Int64(settings.cluster.hints.deliveryIntervalMillis))
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.gossiper.run(interval: gossipInterval) }
+            group.addTask { await self.hintWorker.run(interval: hintInterval) }
+        }
+        await close()
+    }
+
+    /// Closes the endpoint, the hint log and every shard. Idempotent.
+    public func close() async {
+        guard !closed else { return }
+        closed = true
+        await endpoint.close()
+        await hints.close()
+        await replica.close()
+        logger.info("node \(id) closed")
+    }
+
+    /// The Merkle tree of `range` over this node's data (see `VnodeRange`).
+    public nonisolated func merkleTree(of range: TokenRange) async throws(KVError) -> MerkleTree {
+        try await VnodeRange(range: range, replica: replica, depth: settings.cluster.antiEntropy.merkleDepth).buildTree()
+    }
+}
