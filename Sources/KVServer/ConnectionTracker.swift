@@ -56,4 +56,9 @@ final class ConnectionTracker: Sendable {
     }
 
     var count: Int { slots.withLock { $0.count } }
+
+    /// Connections with received bytes not yet answered.
+    var busyCount: Int {
+        slots.withLock { $0.values.count { $0.busy.load(ordering: .sequentiallyConsistent) } }
+    }
 }

@@ -53,7 +53,7 @@ public final class NodeServer: Sendable {
     private let ownsGroup: Bool
     private let httpListener: TCPListener
     private let respListener: TCPListener?
-    private let tracker = ConnectionTracker()
+    let tracker = ConnectionTracker()
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
 

@@ -209,7 +209,9 @@ struct HTTPServerTests {
         // Half a request is in flight when shutdown begins.
         let body = #"{"key":"late","value":"eA=="}"#
         try await busy.send("POST /api/v1/item HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
-        try await Task.sleep(for: .milliseconds(50))
+        // Wait (bounded) until the server has the partial request in hand, however loaded the machine is.
+        for _ in 0..<500 where t.server.tracker.busyCount == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(t.server.tracker.busyCount == 1)
         t.server.shutdown()
         #expect(await idle.isClosedByServer())
         try await busy.send(body)
