@@ -306,8 +306,32 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     private func enqueueWrite(_ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
         ensureRegistered()
-        writeQueue.append(bytes)
-        flush()
+        if failure != nil { return }
+        guard writeQueue.isEmpty else {
+            writeQueue.append(bytes)
+            flush()
+            return
+        }
+        // Nothing queued ahead (the usual reply): send straight from the caller's array and
+        // queue only what the kernel did not take.
+        var sent = 0
+        while sent < bytes.count {
+            // Unsafe: sends the unsent tail of `bytes`, which outlives the call.
+            let n = bytes.withUnsafeBytes { raw in kv_send(fd, raw.baseAddress! + sent, raw.count - sent) }
+            if n > 0 {
+                sent += n
+                continue
+            }
+            let code = errno
+            if n < 0 && code == EINTR { continue }
+            if n < 0 && (code == EAGAIN || code == EWOULDBLOCK) { break }
+            finishClose(code == EPIPE || code == ECONNRESET ? .connectionReset : .io(operation: "send", errno: code))
+            return
+        }
+        if sent < bytes.count {
+            writeQueue.append(bytes)
+            writeQueue.consume(sent)
+        }
     }
 
     private func waitForRoom(_ continuation: CheckedContinuation<Result<Void, TransportError>, Never>) {
