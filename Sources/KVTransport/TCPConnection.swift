@@ -40,7 +40,9 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     private var closing = false
     private var lingerTimer: LoopTimer?
 
-    private var readWaiter: CheckedContinuation<Result<[UInt8], TransportError>, Never>?
+    /// The suspended reader. Unchecked continuation (no per-read canary allocation): it is
+    /// resumed exactly once, by whoever takes it out of this property first, on the loop thread.
+    private var readWaiter: UnsafeContinuation<Result<[UInt8], TransportError>, Never>?
     private var readMaxBytes = 0
     /// Where `recv` writes; owned by the connection, used only on the loop thread.
     private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
@@ -111,7 +113,7 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
             return try ready.get()
         }
         let wait = timeout ?? settings.idleTimeout
-        let outcome = await withCheckedContinuation { continuation in
+        let outcome = await withUnsafeContinuation { continuation in
             if loop.inEventLoop {
                 startRead(continuation, maxBytes: limit, timeout: wait)
             } else {
@@ -184,7 +186,7 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     }
 
     private func startRead(
-        _ continuation: CheckedContinuation<Result<[UInt8], TransportError>, Never>, maxBytes: Int, timeout: Duration?
+        _ continuation: UnsafeContinuation<Result<[UInt8], TransportError>, Never>, maxBytes: Int, timeout: Duration?
     ) {
         guard readWaiter == nil else {
             continuation.resume(returning: .failure(.concurrentRead))
