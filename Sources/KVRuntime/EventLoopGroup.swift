@@ -17,11 +17,12 @@ public final class EventLoopGroup: Sendable {
     private let cursor = ManagedAtomic<Int>(0)
     private let stopped = ManagedAtomic<Bool>(false)
 
-    /// Starts `settings.loopCount` loops (default: one per CPU of `topology`).
+    /// Starts `settings.loopCount` loops (default: `RuntimeSettings.defaultLoopCount(cpuCount:)`
+    /// of `topology`, one per CPU beyond 2 CPUs).
     public init(settings: RuntimeSettings = RuntimeSettings(), topology: CPUTopology = .detect()) {
         self.settings = settings
         self.topology = topology
-        let count = max(1, settings.loopCount ?? topology.cpuCount)
+        let count = max(1, settings.loopCount ?? RuntimeSettings.defaultLoopCount(cpuCount: topology.cpuCount))
         placement = LoopPlacement.plan(loopCount: count, topology: topology)
         loops = placement.slots.map { EventLoop(index: $0.loop, slot: $0, settings: settings) }
         kv_ignore_sigpipe()

@@ -352,10 +352,10 @@ public actor StorageEngine {
         for f in frozen.reversed() {
             if let r = f.memtable.get(key: key, token: token) { best = best.map { Record.newest($0, r) } ?? r }
         }
-        var i = 0
-        while i < tables.count {
-            let table = tables[i]
-            i += 1
+        // One read of the actor's table list (a local copy), not a dynamically checked
+        // access of the stored property per table.
+        let tables = self.tables
+        for table in tables {
             // Tables are ordered by their newest timestamp: none further on can hold a newer version.
             if let b = best, b.timestamp > table.reader.metadata.maxTimestamp { break }
             let found: Record?

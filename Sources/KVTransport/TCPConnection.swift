@@ -30,17 +30,29 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     private var registration: IORegistration?
     private var failure: TransportError?
     private var peerFinished = false
-    /// False after `recv` said EAGAIN, until epoll reports new input: a read then waits
-    /// without a wasted `recv` (edge-triggered epoll reports every arrival after that point).
+    /// False once `recv` found the receive queue empty (EAGAIN, or fewer bytes than asked),
+    /// until epoll reports new input: a read then waits without a wasted `recv`
+    /// (edge-triggered epoll reports every arrival after that point).
     private var mayHaveInput = true
+    /// True once epoll reported a hangup or error: a FIN may then be pending with no further
+    /// edge to announce it, so only EAGAIN (not a short read) proves the socket drained.
+    private var hangupSeen = false
     private var closing = false
     private var lingerTimer: LoopTimer?
 
-    private var readWaiter: CheckedContinuation<Result<[UInt8], TransportError>, Never>?
+    /// The suspended reader. Unchecked continuation (no per-read canary allocation): it is
+    /// resumed exactly once, by whoever takes it out of this property first, on the loop thread.
+    private var readWaiter: UnsafeContinuation<Result<[UInt8], TransportError>, Never>?
     private var readMaxBytes = 0
     /// Where `recv` writes; owned by the connection, used only on the loop thread.
     private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    /// The idle timer of waiting reads. It is armed once and re-armed when it fires early,
+    /// not armed and cancelled around every read: `readDeadline` moves, the timer stays.
     private var readTimer: LoopTimer?
+    /// When the timer fires (monotonic nanoseconds); meaningful while `readTimer` is set.
+    private var readTimerDeadline: UInt64 = 0
+    /// When the waiting read times out (monotonic nanoseconds); `UInt64.max`: never.
+    private var readDeadline = UInt64.max
 
     private var connectWaiter: CheckedContinuation<Result<Void, TransportError>, Never>?
     private var connectTarget = (host: "", port: 0)
@@ -101,7 +113,7 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
             return try ready.get()
         }
         let wait = timeout ?? settings.idleTimeout
-        let outcome = await withCheckedContinuation { continuation in
+        let outcome = await withUnsafeContinuation { continuation in
             if loop.inEventLoop {
                 startRead(continuation, maxBytes: limit, timeout: wait)
             } else {
@@ -151,9 +163,14 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
             // Unsafe: recv writes at most `maxBytes` bytes into scratch, which holds at least that many.
             n = kv_recv(fd, scratch.baseAddress, maxBytes)
         } while n < 0 && errno == EINTR
-        // Only EAGAIN proves the socket drained: after a short read a FIN already reported by
-        // an earlier edge may still be pending, and no new edge would announce it.
-        if n > 0 { return .success(Array(UnsafeRawBufferPointer(rebasing: scratch[..<n]))) }
+        if n > 0 {
+            // A short read took everything queued at that moment, and any later arrival brings
+            // a new edge: the next read waits for it instead of paying a `recv` for EAGAIN.
+            // Not after a hangup edge: a FIN already reported may still be pending, and no
+            // new edge would announce it.
+            if n < maxBytes && !hangupSeen { mayHaveInput = false }
+            return .success(Array(UnsafeRawBufferPointer(rebasing: scratch[..<n])))
+        }
         if n == 0 {
             peerFinished = true
             return .success([])
@@ -169,7 +186,7 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     }
 
     private func startRead(
-        _ continuation: CheckedContinuation<Result<[UInt8], TransportError>, Never>, maxBytes: Int, timeout: Duration?
+        _ continuation: UnsafeContinuation<Result<[UInt8], TransportError>, Never>, maxBytes: Int, timeout: Duration?
     ) {
         guard readWaiter == nil else {
             continuation.resume(returning: .failure(.concurrentRead))
@@ -181,13 +198,41 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
         }
         readWaiter = continuation
         readMaxBytes = maxBytes
-        if let timeout {
-            readTimer = loop.scheduleOnLoop(after: timeout) { [self] in
-                readTimer = nil
-                guard readWaiter != nil else { return }
+        guard let timeout else {
+            readDeadline = .max
+            return
+        }
+        let now = kv_monotonic_nanos()
+        readDeadline = now &+ Self.nanoseconds(timeout)
+        // An armed timer due no later than the new deadline re-arms itself when it fires.
+        if readTimer == nil || readTimerDeadline > readDeadline {
+            readTimer?.cancel()
+            armReadTimer(now: now)
+        }
+    }
+
+    /// Schedules the idle timer for `readDeadline`. When it fires it closes the connection if
+    /// a read is still waiting past its deadline, re-arms for a later deadline, and otherwise
+    /// lapses (the next waiting read arms it again).
+    private func armReadTimer(now: UInt64) {
+        readTimerDeadline = readDeadline
+        let delay = Duration.nanoseconds(Int64(clamping: readDeadline &- min(now, readDeadline)))
+        readTimer = loop.scheduleOnLoop(after: delay) { [self] in
+            readTimer = nil
+            guard readWaiter != nil, readDeadline != .max else { return }
+            let now = kv_monotonic_nanos()
+            if now >= readDeadline {
                 finishClose(.timedOut(operation: "read"))
+            } else {
+                armReadTimer(now: now)
             }
         }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        if seconds < 0 { return 0 }
+        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
     }
 
     private func resumeReader() {
@@ -195,8 +240,7 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
         // attemptRead may have closed the connection (and resumed the waiter) already.
         guard let waiter = readWaiter else { return }
         readWaiter = nil
-        readTimer?.cancel()
-        readTimer = nil
+        // The idle timer stays armed: it finds no waiting read (or a later deadline) when it fires.
         waiter.resume(returning: ready)
     }
 
@@ -264,8 +308,32 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     private func enqueueWrite(_ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
         ensureRegistered()
-        writeQueue.append(bytes)
-        flush()
+        if failure != nil { return }
+        guard writeQueue.isEmpty else {
+            writeQueue.append(bytes)
+            flush()
+            return
+        }
+        // Nothing queued ahead (the usual reply): send straight from the caller's array and
+        // queue only what the kernel did not take.
+        var sent = 0
+        while sent < bytes.count {
+            // Unsafe: sends the unsent tail of `bytes`, which outlives the call.
+            let n = bytes.withUnsafeBytes { raw in kv_send(fd, raw.baseAddress! + sent, raw.count - sent) }
+            if n > 0 {
+                sent += n
+                continue
+            }
+            let code = errno
+            if n < 0 && code == EINTR { continue }
+            if n < 0 && (code == EAGAIN || code == EWOULDBLOCK) { break }
+            finishClose(code == EPIPE || code == ECONNRESET ? .connectionReset : .io(operation: "send", errno: code))
+            return
+        }
+        if sent < bytes.count {
+            writeQueue.append(bytes)
+            writeQueue.consume(sent)
+        }
     }
 
     private func waitForRoom(_ continuation: CheckedContinuation<Result<Void, TransportError>, Never>) {
@@ -452,6 +520,7 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
         if connectWaiter != nil { checkConnected() }
         if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) {
             mayHaveInput = true
+            if !events.isDisjoint(with: [.readHangup, .hangup, .error]) { hangupSeen = true }
             resumeReader()
         }
         if !events.isDisjoint(with: [.writable, .error, .hangup]), !writeQueue.isEmpty { flush() }
