@@ -35,8 +35,12 @@ public final class EventLoopGroup: Sendable {
     /// Widens threads that inherited a pinned loop's single-core affinity; returns how many.
     @discardableResult
     public static func repairAffinity() -> Int {
-        let keep = EventLoop.pinnedThreads.withLock { Array($0) }
-        return Int(keep.withUnsafeBufferPointer { kv_widen_inherited_pinning($0.baseAddress, Int32($0.count)) })
+        // The lock is held for the whole scan: a loop thread registers (under this lock)
+        // before it pins itself, so it is either in `keep` or not pinned yet when scanned.
+        EventLoop.pinnedThreads.withLock { threads in
+            let keep = Array(threads)
+            return Int(keep.withUnsafeBufferPointer { kv_widen_inherited_pinning($0.baseAddress, Int32($0.count)) })
+        }
     }
 
     private func scheduleAffinityRepair(every interval: Duration) {
