@@ -82,8 +82,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
-        .testTarget(name: "KVRuntimeTests", dependencies: ["KVRuntime"], swiftSettings: strict),
-        .testTarget(name: "KVTransportTests", dependencies: ["KVTransport", "KVRuntime", "KVCore"], swiftSettings: strict),
+        .target(name: "KVTestSupport", path: "Tests/KVTestSupport", swiftSettings: strict),
+        .testTarget(name: "KVRuntimeTests", dependencies: ["KVRuntime", "KVTestSupport"], swiftSettings: strict),
+        .testTarget(name: "KVTransportTests", dependencies: ["KVTransport", "KVRuntime", "KVCore", "KVTestSupport"], swiftSettings: strict),
         .testTarget(name: "KVServerTests", dependencies: ["KVServer", "KVStorage", "KVCore", "kvd"], swiftSettings: strict),
         .testTarget(
             name: "KVClusterTests",

@@ -1,3 +1,4 @@
+import KVTestSupport
 import CKVSystem
 import Foundation
 import Synchronization

@@ -20,7 +20,7 @@ import Testing
 
     @Test func storesEmptyLargeAndExpiringRecords() {
         let table = Memtable()
-        var random = TestRandom(state: 7)
+        var random = TestRandom(seed: 7)
         let big = Value(random.bytes(1 << 20))
         let binaryKey = Key(random.bytes(1024))
         table.put(Entry(key: Key("empty"), record: .value(Value([]), at: ts(1))))
@@ -99,7 +99,7 @@ import Testing
     /// tokens; contents, order, lookups and seeks match a sorted model.
     @Test(arguments: [false, true]) func manySplitsKeepOrder(ascending: Bool) throws {
         let table = Memtable()
-        var random = TestRandom(state: ascending ? 5 : 6)
+        var random = TestRandom(seed: ascending ? 5 : 6)
         var model: [Key: Entry] = [:]
         for i in 0..<40_000 {
             let number = ascending ? UInt64(i) : random.next() % 30_000
@@ -149,7 +149,7 @@ import Testing
     @Test func insertAndGetCost() {
         let count = 200_000
         let table = Memtable()
-        var random = TestRandom(state: 3)
+        var random = TestRandom(seed: 3)
         let keys = (0..<count).map { _ in Key(random.bytes(16)) }
         let tokens = keys.map(\.token)
         let value = Value(random.bytes(100))

@@ -7,7 +7,7 @@ import Testing
 /// exactly what was written or throws `KVError.corruption`.
 @Suite struct SSTableCorruptionTests {
     let entries: [Entry] = {
-        var random = TestRandom(state: 31)
+        var random = TestRandom(seed: 31)
         return sortedEntries(
             (0..<60).map { i in
                 let record: Record =
@@ -103,7 +103,7 @@ import Testing
         let (good, metadata) = try makeTable(dir)
         let reader = try SSTableReader.open(path: dir.file("good.sst"), cache: nil)
         let path = dir.file("forged.sst")
-        var random = TestRandom(state: 77)
+        var random = TestRandom(seed: 77)
         let footer = try SSTableFooter.decode(
             Array(good[(good.count - SSTableFormat.footerSize)...]), fileSize: UInt64(good.count), path: path)
         // Every data block, then the filter, index and metadata sections.

@@ -6,7 +6,7 @@ import Testing
 @Suite struct SSTableTests {
     /// A mix of shapes: empty values, tombstones, expiries, binary keys.
     func sampleEntries(count: Int, seed: UInt64 = 1) -> [Entry] {
-        var random = TestRandom(state: seed)
+        var random = TestRandom(seed: seed)
         var entries: [Entry] = []
         for i in 0..<count {
             // "/" ends the number, so no two keys collide ("key-43" + "3" would equal "key-433").
@@ -52,7 +52,7 @@ import Testing
     @Test func largeValuesAndKeys() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        var random = TestRandom(state: 9)
+        var random = TestRandom(seed: 9)
         let entries = sortedEntries(
             (0..<6).map { i in
                 Entry(key: Key(random.bytes(1024)), record: .value(Value(random.bytes(i.isMultiple(of: 2) ? 1 << 20 : 10)), at: ts(5)))
@@ -84,7 +84,7 @@ import Testing
         let path = dir.file("r.sst")
         try writeTable(entries, to: path, settings: TableSettings(blockSizeBytes: 512))
         let reader = try SSTableReader.open(path: path, cache: BlockCache(capacityBytes: 1 << 20))
-        var random = TestRandom(state: 5)
+        var random = TestRandom(seed: 5)
         for _ in 0..<50 {
             let a = Token(rawValue: random.next())
             let b = Token(rawValue: random.next())
@@ -114,7 +114,7 @@ import Testing
     }
 
     @Test func bloomFilterFalsePositiveRateIsUnderTwoPercent() {
-        var random = TestRandom(state: 11)
+        var random = TestRandom(seed: 11)
         let present = (0..<100_000).map { _ in Token(rawValue: random.next()) }
         let filter = BloomFilter(tokens: present, bitsPerKey: 10)
         #expect(present.allSatisfy { filter.mayContain($0) }, "no false negatives")

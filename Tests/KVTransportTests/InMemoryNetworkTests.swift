@@ -1,3 +1,5 @@
+import KVCore
+import KVTestSupport
 import Testing
 @testable import KVTransport
 
@@ -19,7 +21,7 @@ import Testing
     }
 
     @Test func callsAndFailuresLookLikeTCP() async throws {
-        let network = InMemoryNetwork(random: SplitMix64(state: 7))
+        let network = InMemoryNetwork(random: SplitMix64(seed: 7))
         let (a, b, _) = try await threeNodes(network)
         try await withTimeout { () async throws in
             #expect(try await a.call(b.address, method: Method.echo, payload: [1, 2], timeout: .seconds(1)) == [1, 2])
@@ -36,7 +38,7 @@ import Testing
     }
 
     @Test func dropsFollowTheInjectedRandomSource() async throws {
-        let network = InMemoryNetwork(random: SplitMix64(state: 11))
+        let network = InMemoryNetwork(random: SplitMix64(seed: 11))
         let (a, b, _) = try await threeNodes(network)
         network.setDropProbability(1, on: .init(from: a.address, to: b.address))
         let error = await #expect(throws: TransportError.self) {

@@ -2,18 +2,6 @@ import KVCore
 import Testing
 @testable import KVTransport
 
-/// A small deterministic generator for reproducible tests.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite struct RPCFrameTests {
     let limit = 1 << 20
 
@@ -26,7 +14,7 @@ struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 
     @Test func roundTripsEveryKindAndSize() throws {
-        var random = SplitMix64(state: 1)
+        var random = SplitMix64(seed: 1)
         for kind in [RPCFrame.Kind.request, .response, .failure, .oneWay] {
             for size in [0, 1, 17, 4096, 100_000] {
                 let payload = (0..<size).map { _ in UInt8.random(in: 0...255, using: &random) }
@@ -85,7 +73,7 @@ struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 
     @Test func streamDecoderReassemblesFramesSplitAnywhere() throws {
-        var random = SplitMix64(state: 42)
+        var random = SplitMix64(seed: 42)
         var frames: [RPCFrame] = []
         for i in 0..<200 {
             let size = Int.random(in: 0..<300, using: &random)

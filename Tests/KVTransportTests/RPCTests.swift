@@ -1,3 +1,4 @@
+import KVTestSupport
 import KVRuntime
 import Testing
 @testable import KVTransport

@@ -1,3 +1,4 @@
+import KVTestSupport
 import KVRuntime
 import CKVSystem
 import Glibc

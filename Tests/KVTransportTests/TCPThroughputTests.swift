@@ -1,3 +1,4 @@
+import KVTestSupport
 import Foundation
 import KVRuntime
 import Testing

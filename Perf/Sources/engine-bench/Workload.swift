@@ -8,24 +8,11 @@ func benchmarkKey(_ v: UInt64, size: Int) -> Key {
     return Key(bytes)
 }
 
-/// A small, fast generator (splitmix64) per client task: `next() % num` gives db_bench's
-/// uniformly random keys in [0, num).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Values cut from a 1 MiB pool of random bytes at random offsets, like db_bench's generator.
 struct ValuePool: Sendable {
     let pool: [UInt8]
     init(seed: UInt64) {
-        var rng = SplitMix64(state: seed)
+        var rng = SplitMix64(seed: seed)
         pool = (0..<(1 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
     }
     func value(size: Int, using rng: inout SplitMix64) -> Value {

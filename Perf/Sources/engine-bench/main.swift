@@ -40,7 +40,7 @@ enum Operation {
     engine: StorageEngine, operation: Operation, ops: Int, thread: Int, flags: BenchmarkFlags, values: ValuePool
 ) async throws -> (Latencies, found: Int) {
     // Like db_bench, every client of every benchmark draws its own key sequence.
-    var rng = SplitMix64(state: flags.seed &+ UInt64(thread) &* 0x1000_0001)
+    var rng = SplitMix64(seed: flags.seed &+ UInt64(thread) &* 0x1000_0001)
     var latencies = Latencies()
     latencies.samples.reserveCapacity(ops)
     var found = 0

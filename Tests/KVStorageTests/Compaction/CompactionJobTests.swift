@@ -116,7 +116,7 @@ import Testing
     @Test func splitsOutputsAtTheTargetSizeBetweenTokens() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        var random = TestRandom(state: 21)
+        var random = TestRandom(seed: 21)
         let entries = sortedEntries((0..<3_000).map { Entry(key: Key("k\($0)"), record: .value(Value(random.bytes(100)), at: ts(1))) })
         try writeTable(entries, to: dir.file("in.sst"))
         var settings = TableSettings()

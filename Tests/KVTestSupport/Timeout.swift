@@ -1,15 +1,16 @@
+// Helpers shared by the test targets: bounded waits, so no test can hang.
 import Synchronization
-import Testing
 
-struct TimedOut: Error, CustomStringConvertible {
-    let seconds: Double
-    var description: String { "timed out after \(seconds) s" }
+/// A test's bounded wait ran out.
+public struct TimedOut: Error, CustomStringConvertible {
+    public let seconds: Double
+    public var description: String { "timed out after \(seconds) s" }
 }
 
 /// Runs `body`, failing with `TimedOut` if it takes longer than `seconds`, so no test can hang.
 /// The body runs as its own task: a body that ignores cancellation cannot hold the test past
 /// its deadline (a task group would wait for it).
-func withTimeout<T: Sendable>(
+public func withTimeout<T: Sendable>(
     _ seconds: Double = 10, _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let work = Task { try await body() }
@@ -45,15 +46,15 @@ final class FirstResult<T: Sendable>: Sendable {
 
 
 /// A value shared between test closures, behind a lock.
-final class Locked<Value: Sendable>: Sendable {
+public final class Locked<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
-    var value: Value { mutex.withLock { $0 } }
+    public init(_ value: Value) { mutex = Mutex(value) }
+    public func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+    public var value: Value { mutex.withLock { $0 } }
 }
 
 /// Polls `condition` every 5 ms until it holds or `seconds` pass; returns whether it held.
-func eventually(_ seconds: Double = 5, _ condition: @Sendable () -> Bool) async -> Bool {
+public func eventually(_ seconds: Double = 5, _ condition: @Sendable () -> Bool) async -> Bool {
     let clock = ContinuousClock()
     let deadline = clock.now + .milliseconds(Int(seconds * 1000))
     while clock.now < deadline {
