@@ -32,6 +32,21 @@ final class ConnectionTracker: Sendable {
         return slot
     }
 
+    /// Runs `body` for `connection` while it is registered and counted as a connected
+    /// client; closes nothing itself. Returns at once when the server is draining.
+    func serve(
+        _ connection: TCPConnection, counters: ServerCounters, _ body: (Slot) async -> Void
+    ) async {
+        guard let slot = register(connection) else { return }
+        counters.connectedClients.wrappingAdd(1, ordering: .relaxed)
+        counters.connectionsReceived.wrappingAdd(1, ordering: .relaxed)
+        defer {
+            counters.connectedClients.wrappingSubtract(1, ordering: .relaxed)
+            remove(slot)
+        }
+        await body(slot)
+    }
+
     func remove(_ slot: Slot) {
         _ = slots.withLock { $0.removeValue(forKey: ObjectIdentifier(slot)) }
     }

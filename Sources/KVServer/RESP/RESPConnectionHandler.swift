@@ -17,13 +17,12 @@ struct RESPConnectionHandler<Service: KeyValueService>: Sendable {
     static var flushThreshold: Int { 256 << 10 }
 
     func serve(_ connection: TCPConnection) async {
-        guard let slot = tracker.register(connection) else { return }
-        counters.connectedClients.wrappingAdd(1, ordering: .relaxed)
-        counters.connectionsReceived.wrappingAdd(1, ordering: .relaxed)
-        defer {
-            counters.connectedClients.wrappingSubtract(1, ordering: .relaxed)
-            tracker.remove(slot)
+        await tracker.serve(connection, counters: counters) { slot in
+            await serve(connection, slot: slot)
         }
+    }
+
+    private func serve(_ connection: TCPConnection, slot: ConnectionTracker.Slot) async {
         var parser = RESPParser(settings: settings)
         var out: [UInt8] = []
         out.reserveCapacity(4096)
