@@ -370,7 +370,9 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
             jobsRun.store(ran, ordering: .relaxed)
             var now = kv_monotonic_nanos()
             fireTimers(now: now)
-            endTurn()
+            // The turn ends once the jobs it queued ran (or the budget is spent): jobs queued
+            // by the inbox batch or by timers run first, in the next pass.
+            if local.isEmpty || budget == 0 { endTurn() }
 
             var timeout: Int32 = 0
             if local.isEmpty {
