@@ -353,6 +353,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
         batch.reserveCapacity(256)
         let spinNanos = settings.idleSpin.nanoseconds
         var ran: UInt64 = 0
+        var turnDeferred = false
         while true {
             var budget = settings.jobsPerTick
             while budget > 0, let work = local.popFirst() {
@@ -371,8 +372,14 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
             var now = kv_monotonic_nanos()
             fireTimers(now: now)
             // The turn ends once the jobs it queued ran (or the budget is spent): jobs queued
-            // by the inbox batch or by timers run first, in the next pass.
-            if local.isEmpty || budget == 0 { endTurn() }
+            // by the inbox batch or by timers run first, in one more pass at most, so steady
+            // cross-thread work cannot postpone the end of the turn for ever.
+            if local.isEmpty || budget == 0 || turnDeferred {
+                turnDeferred = false
+                endTurn()
+            } else {
+                turnDeferred = true
+            }
 
             var timeout: Int32 = 0
             if local.isEmpty {
