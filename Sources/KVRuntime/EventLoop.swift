@@ -65,6 +65,8 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     private var timerBodies: [UInt64: () -> Void] = [:]
     private var handlers: [UInt64: (fd: Int32, handler: any IOReadinessHandler)] = [:]
     private var nextToken: UInt64 = 1
+    private var turnEndHandlers: [any LoopTurnHandler] = []
+    private var turnEndRunning: [any LoopTurnHandler] = []
 
     /// A loop outside any group: unpinned unless `slot` is given and pinning is on.
     public init(index: Int = -1, slot: LoopPlacement.Slot? = nil, settings: RuntimeSettings = RuntimeSettings()) {
@@ -184,6 +186,26 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
         case .actorJob(let job): job.runSynchronously(on: unownedActor)
         case .taskJob(let job): job.runSynchronously(on: unownedTask)
         case .closure(let body): body()
+        }
+    }
+
+    /// Calls `handler.loopTurnEnded()` once the loop has run its current batch of jobs, before
+    /// it polls for I/O: work queued during the turn can then be done once for all of it (one
+    /// `send` for many frames). Loop thread only; costs an array append. Handlers registered
+    /// while end-of-turn handlers run are called in the same pass.
+    public func atEndOfTurn(_ handler: any LoopTurnHandler) {
+        precondition(inEventLoop, "atEndOfTurn is for the loop's own thread")
+        turnEndHandlers.append(handler)
+    }
+
+    /// Runs the end-of-turn handlers, and those they register (a few rounds at most).
+    private func endTurn() {
+        var rounds = 0
+        while !turnEndHandlers.isEmpty && rounds < 8 {
+            rounds += 1
+            swap(&turnEndHandlers, &turnEndRunning)
+            for handler in turnEndRunning { handler.loopTurnEnded() }
+            turnEndRunning.removeAll(keepingCapacity: true)
         }
     }
 
@@ -331,6 +353,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
         batch.reserveCapacity(256)
         let spinNanos = settings.idleSpin.nanoseconds
         var ran: UInt64 = 0
+        var turnDeferred = false
         while true {
             var budget = settings.jobsPerTick
             while budget > 0, let work = local.popFirst() {
@@ -348,6 +371,15 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
             jobsRun.store(ran, ordering: .relaxed)
             var now = kv_monotonic_nanos()
             fireTimers(now: now)
+            // The turn ends once the jobs it queued ran (or the budget is spent): jobs queued
+            // by the inbox batch or by timers run first, in one more pass at most, so steady
+            // cross-thread work cannot postpone the end of the turn for ever.
+            if local.isEmpty || budget == 0 || turnDeferred {
+                turnDeferred = false
+                endTurn()
+            } else {
+                turnDeferred = true
+            }
 
             var timeout: Int32 = 0
             if local.isEmpty {
@@ -419,7 +451,9 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
         var batch: [Work] = []
         inbox.withLock { swap(&$0.items, &batch) }
         for work in batch { run(work) }
-        return any || !batch.isEmpty
+        let ended = !turnEndHandlers.isEmpty
+        endTurn()
+        return any || !batch.isEmpty || ended
     }
 
     private func closeDown() {

@@ -5,8 +5,8 @@ import KVRuntime
 /// with exponential backoff after failures.
 ///
 /// The actor runs on an event loop (that of its connection), so a caller on the same loop
-/// sends and receives without leaving the thread. A request costs one frame encode, one
-/// `send` (batched by the kernel with others in flight) and a timer.
+/// sends and receives without leaving the thread. A request costs one frame encode, a share
+/// of one `send` (the connection sends all frames queued in a loop turn together) and a timer.
 public actor RPCPeer {
     public let address: NodeAddress
     public let loop: EventLoop

@@ -10,14 +10,15 @@ import KVRuntime
 /// preference `loop.taskExecutor`) does the syscall inline and suspends only on `EAGAIN`.
 /// Called from elsewhere they hop to the loop (a cross-thread message each).
 ///
-/// Writes are buffered; once more than `writeBufferLimitBytes` are waiting for the kernel,
+/// Writes are buffered and sent at the end of the loop's turn, all bytes queued on the
+/// connection during the turn in one `send` (see `EventLoop.atEndOfTurn`); once more than `writeBufferLimitBytes` are waiting for the kernel,
 /// `write` suspends the writer until the buffer drains below it (back-pressure). One reader
 /// at a time; any number of writers (their bytes go out in call order).
 ///
 /// Call `close()` (or `abort()`) when done: until then the loop keeps the connection
 /// registered, and with it the socket. `TCPListener.run` closes a connection when its
 /// handler returns.
-public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
+public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopTurnHandler {
     // Unchecked Sendable: all mutable state below is touched only on `loop`'s thread.
 
     /// The loop that owns the socket.
@@ -59,6 +60,8 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     private var connectTimer: LoopTimer?
 
     private var writeQueue = WriteQueue()
+    /// True while the loop holds this connection for an end-of-turn flush.
+    private var flushScheduled = false
     private struct WriteWaiter {
         let id: UInt64
         let continuation: CheckedContinuation<Result<Void, TransportError>, Never>
@@ -273,7 +276,9 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
 
     /// Queues `bytes` for sending without waiting for room (no back-pressure): for callers
     /// that must not suspend between queueing and bookkeeping (RPC). Bytes from one thread go
-    /// out in call order. On the loop thread it sends at once and reports a known failure.
+    /// out in call order. The bytes leave at the end of the loop's current turn, together with
+    /// everything else queued on the connection in that turn (one `send`); on the loop thread
+    /// a failure already known is thrown.
     public func enqueue(_ bytes: [UInt8]) throws(TransportError) {
         guard loop.inEventLoop else {
             loop.execute { if self.failure == nil && !self.closing { self.enqueueWrite(bytes) } }
@@ -305,35 +310,23 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
         try outcome.get()
     }
 
+    /// Queues `bytes` (loop thread) and asks the loop for a flush at the end of its turn: every
+    /// frame written during one turn (replies of many requests, requests of many callers)
+    /// leaves in one `send`.
     private func enqueueWrite(_ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
         ensureRegistered()
         if failure != nil { return }
-        guard writeQueue.isEmpty else {
-            writeQueue.append(bytes)
-            flush()
-            return
+        writeQueue.append(bytes)
+        if !flushScheduled {
+            flushScheduled = true
+            loop.atEndOfTurn(self)
         }
-        // Nothing queued ahead (the usual reply): send straight from the caller's array and
-        // queue only what the kernel did not take.
-        var sent = 0
-        while sent < bytes.count {
-            // Unsafe: sends the unsent tail of `bytes`, which outlives the call.
-            let n = bytes.withUnsafeBytes { raw in kv_send(fd, raw.baseAddress! + sent, raw.count - sent) }
-            if n > 0 {
-                sent += n
-                continue
-            }
-            let code = errno
-            if n < 0 && code == EINTR { continue }
-            if n < 0 && (code == EAGAIN || code == EWOULDBLOCK) { break }
-            finishClose(code == EPIPE || code == ECONNRESET ? .connectionReset : .io(operation: "send", errno: code))
-            return
-        }
-        if sent < bytes.count {
-            writeQueue.append(bytes)
-            writeQueue.consume(sent)
-        }
+    }
+
+    public func loopTurnEnded() {
+        flushScheduled = false
+        if failure == nil, !writeQueue.isEmpty { flush() }
     }
 
     private func waitForRoom(_ continuation: CheckedContinuation<Result<Void, TransportError>, Never>) {
@@ -356,13 +349,12 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
         writeWaiters.append(WriteWaiter(id: id, continuation: continuation, timer: timer))
     }
 
-    /// Sends buffered bytes until the kernel buffer is full (EAGAIN) or the queue is empty.
+    /// Sends buffered bytes until the kernel buffer is full (EAGAIN) or the queue is empty:
+    /// one `send` for everything queued when the kernel takes it all.
     private func flush() {
-        while let chunk = writeQueue.front {
-            // Unsafe: sends from the unsent tail of the front chunk; the array outlives the call.
-            let n = chunk.bytes.withUnsafeBytes { raw in
-                kv_send(fd, raw.baseAddress! + chunk.offset, raw.count - chunk.offset)
-            }
+        while !writeQueue.isEmpty {
+            // Unsafe: sends from the queue's unsent bytes, valid for the duration of the call.
+            let n = writeQueue.withUnsentBytes { raw in kv_send(fd, raw.baseAddress!, raw.count) }
             if n > 0 {
                 writeQueue.consume(n)
                 continue
@@ -438,6 +430,8 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
         }
         guard failure == nil, !closing else { return }
         closing = true
+        if !writeQueue.isEmpty { flush() }
+        if failure != nil { return }
         if writeQueue.isEmpty {
             finishClose(nil)
         } else {
@@ -532,40 +526,45 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler {
     }
 }
 
-/// Bytes waiting to be sent: whole chunks in order, with how far the first one got.
+/// Bytes waiting to be sent, contiguous so that one `send` takes all of them. The first chunk
+/// queued into an empty queue is adopted without a copy; later ones are appended.
 struct WriteQueue {
-    private var chunks = [[UInt8]]()
+    private var bytes: [UInt8] = []
     private var head = 0
-    private var offset = 0
-    private(set) var byteCount = 0
 
-    var isEmpty: Bool { byteCount == 0 }
-    var front: (bytes: [UInt8], offset: Int)? { head < chunks.count ? (chunks[head], offset) : nil }
+    var byteCount: Int { bytes.count - head }
+    var isEmpty: Bool { head == bytes.count }
 
-    mutating func append(_ bytes: [UInt8]) {
-        chunks.append(bytes)
-        byteCount += bytes.count
+    mutating func append(_ chunk: [UInt8]) {
+        if isEmpty {
+            bytes = chunk
+            head = 0
+        } else {
+            bytes.append(contentsOf: chunk)
+        }
     }
 
-    /// Marks `n` bytes of the front chunk as sent.
+    /// Calls `body` with the unsent bytes (not empty).
+    func withUnsentBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        // Unsafe: the pointer is valid only inside `body`, over the unsent tail.
+        bytes.withUnsafeBytes { raw in body(UnsafeRawBufferPointer(rebasing: raw[head...])) }
+    }
+
+    /// Marks the first `n` unsent bytes as sent.
     mutating func consume(_ n: Int) {
-        offset += n
-        byteCount -= n
-        if offset == chunks[head].count {
-            head += 1
-            offset = 0
-            if head == chunks.count {
-                chunks.removeAll(keepingCapacity: true)
-                head = 0
-            }
+        head += n
+        if head == bytes.count {
+            bytes = []
+            head = 0
+        } else if head >= 65_536 && head * 2 >= bytes.count {
+            bytes.removeSubrange(0..<head)
+            head = 0
         }
     }
 
     mutating func removeAll() {
-        chunks.removeAll()
+        bytes = []
         head = 0
-        offset = 0
-        byteCount = 0
     }
 }
 
