@@ -1,3 +1,4 @@
+import KVTestSupport
 import Synchronization
 import Testing
 @testable import KVRuntime
