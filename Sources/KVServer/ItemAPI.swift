@@ -79,6 +79,11 @@ public struct ItemAPI<Service: KeyValueService>: Sendable {
         return r
     }
 
+    /// The `key` and `consistency` query parameters, or the error response to send.
+    private func keyAndConsistency(from request: HTTPRequest) -> Result<(Key, ReadConsistency), APIError> {
+        key(from: request).flatMap { key, params in Self.consistency(params).map { (key, $0) } }
+    }
+
     /// The key from a query string, or the error response to send.
     private func key(from request: HTTPRequest) -> Result<(Key, [String: [UInt8]]), APIError> {
         guard let params = QueryString.parse(request.query) else {
@@ -97,14 +102,9 @@ public struct ItemAPI<Service: KeyValueService>: Sendable {
     }
 
     private func get(_ request: HTTPRequest) async -> HTTPResponse {
-        let key: Key, params: [String: [UInt8]]
-        switch self.key(from: request) {
-        case .success(let found): (key, params) = found
-        case .failure(let e): return e.response
-        }
-        let consistency: ReadConsistency
-        switch Self.consistency(params) {
-        case .success(let c): consistency = c
+        let key: Key, consistency: ReadConsistency
+        switch keyAndConsistency(from: request) {
+        case .success(let found): (key, consistency) = found
         case .failure(let e): return e.response
         }
         let record: Record?
@@ -180,14 +180,9 @@ public struct ItemAPI<Service: KeyValueService>: Sendable {
     }
 
     private func delete(_ request: HTTPRequest) async -> HTTPResponse {
-        let key: Key, params: [String: [UInt8]]
-        switch self.key(from: request) {
-        case .success(let found): (key, params) = found
-        case .failure(let e): return e.response
-        }
-        let consistency: ReadConsistency
-        switch Self.consistency(params) {
-        case .success(let c): consistency = c
+        let key: Key, consistency: ReadConsistency
+        switch keyAndConsistency(from: request) {
+        case .success(let found): (key, consistency) = found
         case .failure(let e): return e.response
         }
         do throws(KVError) {
