@@ -65,7 +65,7 @@ try await withThrowingTaskGroup(of: Void.self) { group in
 }
 
 /// The value stored for a key: derived from the key so the parent can verify every
-/// byte (KVStorageTests' `CrashTests` has the same function). 20–400 bytes.
+/// byte (KVStorageTests' `CrashTests` calls it through `@testable import`). 20–400 bytes.
 enum CrashWorkload {
     static func value(for key: Key) -> Value {
         let hash = key.token.rawValue

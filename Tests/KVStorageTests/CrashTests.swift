@@ -2,6 +2,7 @@ import Foundation
 import KVCore
 import Testing
 @testable import KVStorage
+@testable import kvd_crash_writer
 
 #if canImport(Glibc)
 import Glibc
@@ -12,19 +13,6 @@ import Glibc
 /// moments, then reopens its directory and checks that every acknowledged write is
 /// there and nothing that was never attempted appeared.
 @Suite struct CrashTests {
-    /// Same function as the writer's `CrashWorkload.value(for:)`.
-    static func value(for key: Key) -> Value {
-        let hash = key.token.rawValue
-        let length = 20 + Int(hash % 380)
-        var bytes = [UInt8](repeating: 0, count: length)
-        var state = hash
-        for i in 0..<length {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            bytes[i] = UInt8(truncatingIfNeeded: state >> 56)
-        }
-        return Value(bytes)
-    }
-
     /// The writer binary, built next to this test bundle.
     static func writerPath() throws -> String {
         var candidates: [String] = []
@@ -91,9 +79,9 @@ import Glibc
                     #expect(record?.isTombstone == true, "acknowledged delete of \(key) lost in round \(round)")
                 } else if deleteAttempted.contains(key) {
                     #expect(record != nil)
-                    if let v = record?.value { #expect(v == Self.value(for: key)) }
+                    if let v = record?.value { #expect(v == CrashWorkload.value(for: key)) }
                 } else {
-                    #expect(record?.value == Self.value(for: key), "acknowledged put of \(key) lost in round \(round)")
+                    #expect(record?.value == CrashWorkload.value(for: key), "acknowledged put of \(key) lost in round \(round)")
                 }
             }
             // Nothing invented: every stored key was attempted, with the right bytes.
@@ -102,7 +90,7 @@ import Glibc
                 let page = try await engine.scan(tokens: Token.min...Token.max, after: cursor, limit: 4096)
                 for e in page.entries {
                     #expect(attempted.contains(e.key), "\(e.key) was never written")
-                    if let v = e.record.value { #expect(v == Self.value(for: e.key)) }
+                    if let v = e.record.value { #expect(v == CrashWorkload.value(for: e.key)) }
                     if e.record.isTombstone { #expect(deleteAttempted.contains(e.key)) }
                 }
                 cursor = page.resume
