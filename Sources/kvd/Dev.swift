@@ -89,14 +89,34 @@ struct Dev: AsyncParsableCommand {
             let rpc = server.clusterNode.map { "\($0.rpcAddress)" } ?? "-"
             print("node\(i): HTTP 127.0.0.1:\(server.httpPort)  RESP 127.0.0.1:\(server.respPort ?? 0)  RPC \(rpc) (\(network))")
         }
-        print("kvd dev: \(nodes) nodes, N=\(replicationFactor), data in \(root); Ctrl-C stops")
         fflush(nil)  // stdout may be a pipe (fully buffered): show the ports now
         request.attach(servers)
         await withDiscardingTaskGroup { tasks in
             for server in servers { tasks.addTask { await server.run() } }
+            // "Ready" means every node's ring holds every node: before gossip has converged, a
+            // write at `all` would reach only the replicas its coordinator knows of.
+            let converged = await Self.waitForConvergence(of: servers, timeout: .seconds(15))
+            if !converged { print("kvd dev: gossip has not converged after 15 s; rings may still be partial") }
+            print("kvd dev: \(nodes) nodes, N=\(replicationFactor), data in \(root); Ctrl-C stops")
+            fflush(nil)
         }
         signals.cancel()
         group.shutdown()
         if dataDir == nil { try? FileManager.default.removeItem(atPath: root) }
+    }
+
+    /// Polls until every node sees a ring of all `servers`, each up; false after `timeout`.
+    static func waitForConvergence(of servers: [NodeServer], timeout: Duration) async -> Bool {
+        let nodes = servers.compactMap(\.clusterNode)
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let whole = nodes.allSatisfy { node in
+                let view = node.view.snapshot
+                return view.ring.members.count == nodes.count && nodes.allSatisfy { view.isUp($0.id) }
+            }
+            if whole { return true }
+            do { try await Task.sleep(for: .milliseconds(50)) } catch { return false }
+        }
+        return false
     }
 }

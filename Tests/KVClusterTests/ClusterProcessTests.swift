@@ -75,6 +75,18 @@ struct ClusterProcessTests {
 
     enum ProcessTestError: Error { case didNotStart(String) }
 
+    /// Waits until `/api/v1/cluster` on every port reports a ring of `members` nodes, all up.
+    static func waitForFullRing(httpPorts: [Int], members: Int) async throws {
+        try await waitFor("every ring to have \(members) members", timeout: .seconds(30)) {
+            for port in httpPorts {
+                guard let r = try? await TestHTTP.request("GET", port: port, "/api/v1/cluster"), r.status == 200,
+                    r.body.contains("\"members\":\(members)"), !r.body.contains("\"up\":false")
+                else { return false }
+            }
+            return true
+        }
+    }
+
     @Test(.enabled(if: ClusterProcessTests.binary != nil))
     func threeProcessesSurviveASIGKILLWithoutLosingAcknowledgedWrites() async throws {
         let binary = try #require(Self.binary)
@@ -92,7 +104,9 @@ struct ClusterProcessTests {
             members.append(m)
             try m.waitUntilServing()
         }
-        // The cluster has formed once a write at `all` succeeds through each node.
+        // The cluster has formed once every node's ring has all three members and a write at
+        // `all` succeeds through each node.
+        try await Self.waitForFullRing(httpPorts: members.map(\.httpPort), members: 3)
         try await waitFor("the cluster to form", timeout: .seconds(30)) {
             for m in members {
                 let r = try? await TestHTTP.request(
@@ -175,6 +189,9 @@ struct ClusterProcessTests {
         }
         #expect(httpPorts.count == 3, "\(text)")
         guard httpPorts.count == 3 else { return }
+        // Until gossip has converged, a node's ring may lack a member, and `all` means all of the
+        // replicas that node knows of: wait for every ring to be whole first.
+        try await Self.waitForFullRing(httpPorts: httpPorts, members: 3)
         try await waitFor("the dev cluster to accept writes at all", timeout: .seconds(20)) {
             let r = try? await TestHTTP.request(
                 "POST", port: httpPorts[0], "/api/v1/item?consistency=all", body: #"{"key":"dev","value":"ZGV2"}"#)
