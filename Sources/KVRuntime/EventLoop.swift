@@ -40,6 +40,8 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     public private(set) var actorExecutor: EventLoopActorExecutor!
     /// The executor for `Task(executorPreference:)` and `group.addTask(executorPreference:)`.
     public private(set) var taskExecutor: EventLoopTaskExecutor!
+    /// An actor on this loop's serial executor, for running code isolated to the loop.
+    public private(set) var isolation: LoopIsolation!
 
     private let epollFD: Int32
     private let wakeFD: Int32
@@ -81,6 +83,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
         taskExecutor = EventLoopTaskExecutor(loop: self)
         unownedActor = actorExecutor.asUnownedSerialExecutor()
         unownedTask = taskExecutor.asUnownedTaskExecutor()
+        isolation = LoopIsolation(loop: self)
         startThread()
         // Wait until the thread is placed, so `pinnedCPU` and `threadTID` are final (≈ 50 µs).
         while !startedFlag.load(ordering: .acquiring) { sched_yield() }
@@ -183,7 +186,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
 
     @inline(__always) private func run(_ work: Work) {
         switch work {
-        case .actorJob(let job): job.runSynchronously(on: unownedActor)
+        case .actorJob(let job): job.runSynchronously(isolatedTo: unownedActor, taskExecutor: unownedTask)
         case .taskJob(let job): job.runSynchronously(on: unownedTask)
         case .closure(let body): body()
         }

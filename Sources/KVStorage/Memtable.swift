@@ -39,8 +39,8 @@ public final class Memtable: @unchecked Sendable {
     static let blobHeader = 24
     static let maxDepth = 16
 
-    private var nodeArena = MemtableArena()
-    private var recordArena = MemtableArena()
+    private var nodeArena: MemtableArena
+    private var recordArena: MemtableArena
     private var root: UnsafeMutableRawPointer
     /// Scratch for the inner nodes and child slots visited by an insert.
     private let pathNodes: UnsafeMutablePointer<UnsafeMutableRawPointer>
@@ -61,7 +61,12 @@ public final class Memtable: @unchecked Sendable {
     public private(set) var isFrozen = false
 
     /// An empty memtable.
-    public init() {
+    public convenience init() { self.init(chunkPool: .shared) }
+
+    /// An empty memtable whose arenas draw on (and give back to) `chunkPool`.
+    init(chunkPool: MemtableChunkPool) {
+        nodeArena = MemtableArena(pool: chunkPool)
+        recordArena = MemtableArena(pool: chunkPool)
         root = nodeArena.allocate(Self.leafBytes, alignment: 64)
         // unsafe: the root leaf was just allocated with leafBytes; only its header needs zeroing.
         root.initializeMemory(as: UInt8.self, repeating: 0, count: 16)

@@ -7,22 +7,29 @@ import Darwin
 /// Bump allocator for a memtable: 2 MiB chunks aligned to 2 MiB and advised as huge
 /// pages (where the kernel's transparent huge pages are in `madvise` mode), so a
 /// skiplist walk over hundreds of thousands of nodes misses the TLB far less. Requests
-/// larger than a quarter chunk get a malloc'd block of their own. Everything is freed
-/// when the arena is destroyed; nothing is freed before.
+/// larger than a quarter chunk get a malloc'd block of their own. Everything is released
+/// when the arena is destroyed; nothing is released before.
+///
+/// Chunks come from, and go back to, a `MemtableChunkPool` (process-wide by default).
 struct MemtableArena: ~Copyable {
-    static let chunkBytes = 2 << 20
+    static var chunkBytes: Int { MemtableChunkPool.chunkBytes }
 
+    private let pool: MemtableChunkPool
+    /// Dedicated (malloc'd) blocks, freed in deinit.
     private var blocks: [UnsafeMutableRawPointer] = []
+    /// 2 MiB chunks, handed back to the pool in deinit.
+    private var chunks: [UnsafeMutableRawPointer] = []
     private var cursor: UnsafeMutableRawPointer?
     private var remaining = 0
     /// Bytes handed out (rounded to 8).
     private(set) var allocatedBytes = 0
 
-    init() {}
+    init(pool: MemtableChunkPool = .shared) { self.pool = pool }
 
     deinit {
-        // unsafe: every block came from posix_memalign/malloc below and is freed once here.
+        // unsafe: every block came from malloc below and is freed once here.
         for block in blocks { free(block) }
+        pool.give(chunks)
     }
 
     /// `size` bytes aligned to `alignment` (a power of two, at most 4096), valid until
@@ -47,13 +54,8 @@ struct MemtableArena: ~Copyable {
                 blocks.append(block)
                 return block
             }
-            var raw: UnsafeMutableRawPointer?
-            guard posix_memalign(&raw, Self.chunkBytes, Self.chunkBytes) == 0, let chunk = raw else {
-                preconditionFailure("memtable arena: out of memory")
-            }
-            // Advice only: without transparent huge pages this is a no-op.
-            _ = madvise(chunk, Self.chunkBytes, MADV_HUGEPAGE)
-            blocks.append(chunk)
+            let chunk = pool.take()
+            chunks.append(chunk)
             cursor = chunk
             remaining = Self.chunkBytes
         }

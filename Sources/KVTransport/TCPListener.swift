@@ -108,7 +108,9 @@ public final class TCPListener: @unchecked Sendable, IOReadinessHandler {
         await withDiscardingTaskGroup { tasks in
             for await connection in incoming {
                 tasks.addTask(executorPreference: connection.loop.taskExecutor) {
-                    await handler(connection)
+                    // Isolated to the loop, so the handler's calls into actors of this loop
+                    // (the shard it hits most) run inline instead of as two queued jobs.
+                    await connection.loop.isolation.run { _ in await handler(connection) }
                     connection.close()
                 }
             }
