@@ -51,6 +51,20 @@ public actor Node {
         self.logger = logger
     }
 
+    /// Which replica requests are answered in the RPC connection's read loop: when every
+    /// shard and the hint log live on the one loop the request arrived on, a read or ping
+    /// never waits, and neither does a write in `periodic` commit mode (a `sync` write
+    /// waits for an fsync, so it gets a task and later frames go on meanwhile).
+    static func inlinePolicy(loops: [EventLoop], commitMode: CommitMode) -> RPCInlinePolicy {
+        guard let loop = loops.first, loops.allSatisfy({ $0 === loop }) else { return { _ in false } }
+        var methods: Set<UInt16> = [ClusterMethod.replicaRead.rawValue, ClusterMethod.ping.rawValue]
+        if commitMode != .sync {
+            methods.formUnion([ClusterMethod.replicaWrite.rawValue, ClusterMethod.hintDelivery.rawValue])
+        }
+        let inline = methods
+        return { method in loop.inEventLoop && inline.contains(method) }
+    }
+
     /// Opens the node's storage under `settings.dataDirectory` (one shard per loop of
     /// `loops`, the hint log on the first loop), bumps and records its generation, joins
     /// `network` at `settings.rpcAddress` and starts as `joining`. Call `run()` next.
@@ -92,9 +106,9 @@ public actor Node {
 
         let endpoint: any RPCEndpoint
         do {
-            endpoint = try await network.join(settings.rpcAddress.transport) { request in
-                try await service.handle(request)
-            }
+            endpoint = try await network.join(
+                settings.rpcAddress.transport, handler: { request in try await service.handle(request) },
+                runsInline: inlinePolicy(loops: loops, commitMode: settings.storage.commitMode))
         } catch {
             await hints.close()
             await replica.close()

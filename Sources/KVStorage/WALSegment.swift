@@ -122,6 +122,16 @@ enum WALSegment {
             _ = try? r.read(littleEndian: UInt16.self)
             let headerSegment = (try? r.read(littleEndian: UInt64.self)) ?? 0
             guard magic == Self.magic, version == Self.version, headerSegment == segment else {
+                // A crash after a spare was renamed into place but before its header was
+                // durable leaves the spare's old bytes: zeros, or a recycled segment's header
+                // with an older number. The header is synced before any frame is written, so
+                // such a segment holds nothing acknowledged: a torn tail at offset 0 — unless
+                // a frame of this segment is found in it, which means real damage.
+                let zeros = UnsafeRawBufferPointer(rebasing: raw[..<headerSize]).allSatisfy { $0 == 0 }
+                let recycled = magic == Self.magic && version == Self.version && headerSegment < segment
+                if (zeros || recycled) && !hasValidFrame(after: headerSize - 1, in: raw, segment: segment) {
+                    return .success(Contents(batches: [], validEnd: 0, damagedTail: true))
+                }
                 return .failure(.corruption(path: path, offset: 0, reason: "bad WAL segment header"))
             }
             var batches: [Batch] = []

@@ -46,8 +46,9 @@ public final class InMemoryNetwork: RPCNetwork {
 
     // MARK: Membership
 
-    public func join(_ address: NodeAddress, handler: @escaping RPCHandler) async throws(TransportError)
-        -> any RPCEndpoint
+    /// Every request runs as a task of its own here, whatever `runsInline` says.
+    public func join(_ address: NodeAddress, handler: @escaping RPCHandler, runsInline: @escaping RPCInlinePolicy)
+        async throws(TransportError) -> any RPCEndpoint
     {
         let bound: NodeAddress? = state.withLock { state in
             var address = address

@@ -3,25 +3,29 @@ import Logging
 
 /// The serving side of TCP RPC: a listener whose connections carry request frames. Each
 /// request runs as a child task on the connection's loop, so slow requests do not hold up
-/// fast ones and replies go out in completion order (the peer matches them by request id).
+/// fast ones and replies go out in completion order (the peer matches them by request id);
+/// the methods `runsInline` picks run in the read loop itself, isolated to the loop.
 public final class RPCServer: Sendable {
     public let listener: TCPListener
     public let settings: RPCSettings
     private let handler: RPCHandler
+    private let runsInline: RPCInlinePolicy
 
-    private init(listener: TCPListener, settings: RPCSettings, handler: @escaping RPCHandler) {
+    private init(listener: TCPListener, settings: RPCSettings, runsInline: @escaping RPCInlinePolicy, handler: @escaping RPCHandler) {
         self.listener = listener
         self.settings = settings
+        self.runsInline = runsInline
         self.handler = handler
     }
 
     /// Binds `host:port` (port 0: ephemeral) on `group`. Call `run()` to serve.
     public static func bind(
         host: String, port: Int, group: EventLoopGroup, settings: RPCSettings = RPCSettings(),
-        logger: Logger = Logger(label: "kvd.rpc"), handler: @escaping RPCHandler
+        logger: Logger = Logger(label: "kvd.rpc"), runsInline: @escaping RPCInlinePolicy = { _ in false },
+        handler: @escaping RPCHandler
     ) throws(TransportError) -> RPCServer {
         let listener = try TCPListener.bind(host: host, port: port, group: group, settings: settings.tcp, logger: logger)
-        return RPCServer(listener: listener, settings: settings, handler: handler)
+        return RPCServer(listener: listener, settings: settings, runsInline: runsInline, handler: handler)
     }
 
     /// The bound port.
@@ -29,16 +33,18 @@ public final class RPCServer: Sendable {
 
     /// Serves connections until `shutdown`, then returns once in-flight requests are done.
     public func run() async {
-        let handler = self.handler, maxFrameBytes = settings.maxFrameBytes
+        let handler = self.handler, runsInline = self.runsInline, maxFrameBytes = settings.maxFrameBytes
         await listener.run { connection in
-            await Self.serve(connection, handler: handler, maxFrameBytes: maxFrameBytes)
+            await Self.serve(connection, handler: handler, runsInline: runsInline, maxFrameBytes: maxFrameBytes)
         }
     }
 
     /// Stops accepting; open connections get `settings.shutdownGracePeriod` to finish.
     public func shutdown() { listener.shutdown(gracePeriod: settings.shutdownGracePeriod) }
 
-    private static func serve(_ connection: TCPConnection, handler: @escaping RPCHandler, maxFrameBytes: Int) async {
+    private static func serve(
+        _ connection: TCPConnection, handler: @escaping RPCHandler, runsInline: RPCInlinePolicy, maxFrameBytes: Int
+    ) async {
         await withDiscardingTaskGroup { requests in
             var decoder = RPCFrameDecoder(maxFrameBytes: maxFrameBytes)
             reading: while true {
@@ -47,6 +53,8 @@ public final class RPCServer: Sendable {
                 do {
                     while let frame = try decoder.next() {
                         switch frame.kind {
+                        case .request where runsInline(frame.method):
+                            await answer(frame, on: connection, handler: handler)
                         case .request:
                             requests.addTask { await answer(frame, on: connection, handler: handler) }
                         case .oneWay:

@@ -15,11 +15,12 @@ public final class TCPNetwork: RPCNetwork {
         self.logger = logger
     }
 
-    public func join(_ address: NodeAddress, handler: @escaping RPCHandler) async throws(TransportError)
-        -> any RPCEndpoint
+    public func join(_ address: NodeAddress, handler: @escaping RPCHandler, runsInline: @escaping RPCInlinePolicy)
+        async throws(TransportError) -> any RPCEndpoint
     {
         let server = try RPCServer.bind(
-            host: address.host, port: address.port, group: group, settings: settings, logger: logger, handler: handler)
+            host: address.host, port: address.port, group: group, settings: settings, logger: logger,
+            runsInline: runsInline, handler: handler)
         return TCPEndpoint(
             address: NodeAddress(host: address.host, port: server.localPort), server: server, group: group,
             settings: settings)

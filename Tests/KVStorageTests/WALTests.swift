@@ -187,4 +187,62 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
         let recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
         #expect(recovery.batches.count == 300)
     }
+
+    @Test func periodicSegmentsGrowWithoutZerosAndRecoverFromATornTail() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        var settings = smallWAL(.periodic(milliseconds: 20))
+        settings.segmentBytes = 8192
+        #expect(!settings.preallocates && WALSettings(commitMode: .sync).preallocates)
+        try await writeBatches(
+            dir.path, (0..<300).map { [entry("g\($0)", "value-\($0)-" + String(repeating: "v", count: 60))] },
+            settings: settings)
+        let paths = try segmentPaths(dir.path)
+        #expect(paths.count > 2)
+        // The last segment ends where its data ends: nothing was written ahead of it.
+        let last = try #require(paths.last)
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: last)))
+        let contents = try WALSegment.read(bytes, segment: UInt64(paths.count), path: last)
+        #expect(contents.validEnd == bytes.count && bytes.count < 8192)
+        // A kill mid-write leaves a short last frame: recovery drops exactly that one.
+        let h = try #require(FileHandle(forUpdatingAtPath: last))
+        try h.truncate(atOffset: UInt64(bytes.count - 3))
+        try h.close()
+        let recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
+        #expect(recovery.batches.count == 299 && recovery.truncated.count == 1)
+    }
+
+    /// The window between renaming a spare into place as the next segment and making its
+    /// header durable: a kill there leaves a last segment of zeros or of a recycled
+    /// segment's old bytes. Nothing in it was acknowledged, so recovery drops it.
+    @Test func aSpareRenamedInPlaceWithoutItsHeaderIsAnEmptyTail() async throws {
+        for spareKind in ["zeros", "recycled"] {
+            let dir = TemporaryDirectory()
+            defer { dir.remove() }
+            try await writeBatches(dir.path, (0..<20).map { [entry("s\($0)", "value-\($0)")] })
+            let first = try segmentPaths(dir.path)[0]
+            let spare = spareKind == "zeros" ? Data(count: 4096) : try Data(contentsOf: URL(fileURLWithPath: first))
+            try spare.write(to: URL(fileURLWithPath: dir.path + "/" + WALSegment.fileName(2)))
+            let recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
+            #expect(recovery.batches.count == 20, "\(spareKind)")
+            #expect(recovery.truncated.map(\.0) == [2], "\(spareKind)")
+            // And the log goes on after it.
+            let wal = WAL(directory: dir.path, settings: smallWAL(), nextSegment: recovery.nextSegment, nextSequence: recovery.nextSequence)
+            try await wal.waitUntilDurable(try wal.append([entry("after", "x")]))
+            await wal.close()
+            let again = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
+            #expect(again.batches.count == 21 && again.batches.last?.entries == [entry("after", "x")], "\(spareKind)")
+        }
+    }
+
+    @Test func aDamagedHeaderOverFramesIsStillCorruption() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        try await writeBatches(dir.path, (0..<5).map { [entry("h\($0)", "value-\($0)")] })
+        let path = try segmentPaths(dir.path)[0]
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        for i in 0..<16 { bytes[i] = 0 }  // the header zeroed, its frames intact
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect(throws: KVError.self) { try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1) }
+    }
 }
