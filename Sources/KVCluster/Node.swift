@@ -109,7 +109,7 @@ public actor Node {
             id: settings.id, generation: generation, status: .joining, address: bound, rack: settings.rack,
             tokens: Ring.defaultTokens(for: settings.id, count: settings.cluster.ring.numTokens))
         let instance = GossipInstance(
-            local: local, seeds: settings.seeds, settings: settings.cluster.gossip,
+            local: local, seeds: settings.seeds, clusterName: settings.cluster.name, settings: settings.cluster.gossip,
             detectorSettings: settings.cluster.failureDetector)
         let gossiper = Gossiper(
             instance: instance, view: view, endpoint: endpoint, clock: wallClock,
