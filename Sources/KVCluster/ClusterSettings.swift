@@ -195,7 +195,7 @@ public struct DecommissionSettings: Sendable, Equatable {
     /// (4 MiB, well under the 16 MiB RPC frame limit; a batch always holds at least one record).
     public var streamBatchBytes: Int
     /// Attempts per batch before the decommission fails (and the node returns to
-    /// `normal`). Default 5, with the write timeout between attempts.
+    /// `normal`). Default 5, one gossip interval apart.
     public var streamAttempts: Int
     /// Longest wait for every live peer to gossip back this node's `leaving` (and later
     /// `left`) state, in milliseconds. Default 30_000 (Cassandra's RING_DELAY). On expiry

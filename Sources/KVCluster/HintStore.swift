@@ -23,6 +23,8 @@ public struct HintCounters: Sendable, Equatable {
     public var droppedExpired: UInt64 = 0
     /// Hints acknowledged by their target and deleted.
     public var delivered: UInt64 = 0
+    /// Hints handed to another node to keep (by a node leaving the cluster) and deleted.
+    public var handedOff: UInt64 = 0
 
     public init() {}
 }
@@ -141,6 +143,12 @@ public actor HintStore {
     public func delivered(_ hints: [Hint]) async throws(KVError) {
         try await remove(hints)
         counters.delivered += UInt64(hints.count)
+    }
+
+    /// Deletes hints that another node has taken over (it now keeps them for their target).
+    public func handedOff(_ hints: [Hint]) async throws(KVError) {
+        try await remove(hints)
+        counters.handedOff += UInt64(hints.count)
     }
 
     private func remove(_ hints: [Hint]) async throws(KVError) {

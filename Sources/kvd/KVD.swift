@@ -13,7 +13,7 @@ struct KVD: AsyncParsableCommand {
         commandName: "kvd",
         abstract: "kvd: a leaderless, Dynamo-style distributed key-value store.",
         version: kvdVersion,
-        subcommands: [Serve.self, Dev.self])
+        subcommands: [Serve.self, Dev.self, Decommission.self])
 }
 
 /// `kvd serve`: runs one node — alone, or as a cluster member — until SIGTERM or SIGINT.

@@ -94,6 +94,9 @@ final class TestCluster: @unchecked Sendable {
         await runs[i].value
     }
 
+    /// Waits until node i's `run()` has returned (by itself, e.g. after it left the cluster).
+    func waitUntilRunEnds(_ i: Int) async { await runs[i].value }
+
     /// Starts node i again on its data directory (a restart: a new generation).
     func restartNode(_ i: Int) async throws { try await startNode(i) }
 
