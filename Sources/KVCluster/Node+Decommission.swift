@@ -11,7 +11,9 @@ import Logging
 ///    sends writes for the ranges it gives up to the pending replicas. The node waits
 ///    until every live peer has gossiped back its `leaving` state (at most
 ///    `announceTimeoutMillis`), then one write timeout more, so writes coordinated from
-///    an older view have landed here before the scan.
+///    an older view have landed here before the scan. If another node turned out to be
+///    leaving too (both asked before hearing of each other), the one with the larger id
+///    goes back to `normal` (`anotherNodeLeaving`).
 /// 3. Streaming: each range it gives up is scanned and sent to the node gaining it
 ///    (`RangeStreamer`: original timestamps, tombstones and expiries). A range that
 ///    cannot be sent fails the decommission and the node is `normal` again.
@@ -76,6 +78,11 @@ extension Node {
             let leavingVersion = await gossiper.announce(.leaving)
             logger.notice("\(id) is leaving")
             try await waitUntilPeersHeard(version: leavingVersion, what: "leaving")
+            // Two nodes asked to leave at once (before either heard of the other): the one
+            // with the larger id gives way, so one range movement runs at a time.
+            if let other = view.snapshot.states.values.filter({ $0.status == .leaving && $0.id < id }).map(\.id).min() {
+                throw .anotherNodeLeaving(other)
+            }
             // Writes coordinated from an older view (sent here but not to the pending
             // replicas) have landed or timed out after this.
             try await pause(writeTimeout)

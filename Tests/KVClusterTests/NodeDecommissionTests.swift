@@ -151,4 +151,22 @@ struct NodeDecommissionTests {
         #expect(final?.phase == .left)
         await cluster.stop()
     }
+
+    @Test func twoNodesAskedAtOnceOneGivesWay() async throws {
+        let cluster = try await TestCluster(count: 5)
+        try await cluster.waitUntilConverged()
+        // Both accepted: neither has heard of the other yet.
+        try await cluster.nodes[3].beginDecommission()
+        try await cluster.nodes[4].beginDecommission()
+        let (first, second) = (await cluster.nodes[3].waitForDecommission(), await cluster.nodes[4].waitForDecommission())
+        #expect(first?.phase == .left)
+        #expect(second?.phase == .failed && second?.error == .anotherNodeLeaving(cluster.nodes[3].id))
+        try await waitFor("n4 normal again everywhere, n3 gone") {
+            [0, 1, 2, 4].allSatisfy { i in
+                let view = cluster.nodes[i].view.snapshot
+                return view.states[cluster.nodes[4].id]?.status == .normal && view.ring.members.count == 4
+            }
+        }
+        await cluster.stop()
+    }
 }

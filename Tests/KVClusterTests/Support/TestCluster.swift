@@ -40,7 +40,8 @@ final class TestCluster: @unchecked Sendable {
                 minStdDeviationMillis: 20, acceptableHeartbeatPauseMillis: 150, firstHeartbeatEstimateMillis: 40,
                 maxIntervalMillis: 2000),
             quorum: QuorumSettings(writeTimeoutMillis: 500, readTimeoutMillis: 500),
-            hints: HintSettings(deliveryIntervalMillis: 50))
+            hints: HintSettings(deliveryIntervalMillis: 50),
+            decommission: DecommissionSettings(announceTimeoutMillis: 5000, exitDelayMillis: 1500))
     }
 
     static func storage() -> StorageSettings {
