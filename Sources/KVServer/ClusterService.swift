@@ -181,6 +181,7 @@ extension ClusterService {
         json.key("dropped_full"); json.integer(hints.droppedFull)
         json.key("dropped_expired"); json.integer(hints.droppedExpired)
         json.key("handed_off"); json.integer(hints.handedOff)
+        json.key("dropped_left"); json.integer(hints.droppedLeft)
         json.key("queued")
         json.beginObject()
         for (id, count) in queued.sorted(by: { $0.key < $1.key }) { json.key(id.name); json.integer(Int64(count)) }

@@ -88,6 +88,12 @@ struct NodeDecommissionTests {
         }
         #expect(try await remaining[0].replica.get(Key("hinted"))?.value == Value("h"))
         #expect(await remaining[0].hints.queued[NodeID("ghost")] == 1)
+        // Hints for the node that left are dropped, not kept for a node that will never return.
+        try await remaining[1].hints.store(
+            [Entry(key: Key("late"), record: .value(Value("l"), at: remaining[1].coordinator.clock.next()))],
+            for: leaver.id, downSinceMillis: nil, nowMillis: cluster.clocks[1].nowMillis())
+        try await waitFor("hints for the left node dropped") { await remaining[1].hints.counters.droppedLeft == 1 }
+        #expect(await remaining[1].hints.queued[leaver.id] == nil)
 
         // Streaming, not read repair: before any read, every remaining node's own storage
         // holds every key it now replicates, with the original timestamp, tombstone and expiry.
