@@ -175,4 +175,35 @@ struct NodeDecommissionTests {
         }
         await cluster.stop()
     }
+
+    @Test func whileANodeLeavesWritesAlsoGoToThePendingReplicaAndItsAckCounts() async throws {
+        let cluster = try await TestCluster(count: 4)
+        try await cluster.waitUntilConverged()
+        let leaver = cluster.nodes[2].id
+        // Only the status: no streaming happens, so whatever the pending node holds came from writes.
+        await cluster.nodes[2].gossiper.announce(.leaving)
+        try await waitFor("n0 sees n2 leaving") { cluster.nodes[0].view.snapshot.pendingRing != nil }
+        let view = cluster.nodes[0].view.snapshot
+        let key = (0..<1000).lazy.map { Key("p\($0)") }.first {
+            view.ring.replicas(for: $0).contains(leaver) && !view.pendingReplicas(for: $0.token).contains(NodeID("n0"))
+        }!
+        let pending = view.pendingReplicas(for: key.token)
+        #expect(pending.count == 1 && !view.ring.replicas(for: key).contains(pending[0]))
+        let t = try await cluster.nodes[0].coordinator.write(key, value: Value("v"), consistency: .quorum)
+        let gaining = cluster.nodes.first { $0.id == pending[0] }!
+        try await waitFor("the pending replica holds the write") { try await gaining.replica.get(key)?.timestamp == t }
+
+        // Its ack counts and is needed: at `all` the write needs N + 1 = 4 acks.
+        cluster.network.kill(gaining.rpcAddress.transport)
+        try await waitFor("pending replica down") { !cluster.nodes[0].view.snapshot.isUp(gaining.id) }
+        await #expect(throws: CoordinatorError.cluster(.quorumNotReached(needed: 4, answered: 3))) {
+            try await cluster.nodes[0].coordinator.write(key, value: Value("w"), consistency: .all)
+        }
+        // Quorum (2 + 1 = 3 of the 3 natural replicas that are up) still succeeds, and hints the pending node.
+        _ = try await cluster.nodes[0].coordinator.write(key, value: Value("q"), consistency: .quorum)
+        try await waitFor("a hint for the pending replica") { await cluster.nodes[0].hints.queued[gaining.id] ?? 0 >= 1 }
+        cluster.network.revive(gaining.rpcAddress.transport)
+        await cluster.nodes[2].gossiper.announce(.normal)
+        await cluster.stop()
+    }
 }
