@@ -97,6 +97,7 @@ public struct DecommissionProgress: Sendable, Equatable {
     /// Wall-clock end, when finished.
     public var finishedAtMillis: UInt64?
 
+    /// A decommission at `phase` with `rangesTotal` ranges to stream and nothing done yet.
     public init(phase: DecommissionPhase, rangesTotal: Int, startedAtMillis: UInt64) {
         self.phase = phase
         self.rangesTotal = rangesTotal

@@ -24,6 +24,7 @@ public struct DecommissionAPI: Sendable {
     /// Longest `wait_ms` honoured, in milliseconds. Default 30,000.
     public var maxWaitMillis: Int = 30_000
 
+    /// The route for `node` (a running cluster node).
     public init(node: Node) { self.node = node }
 
     /// Answers a request for the decommission route.
