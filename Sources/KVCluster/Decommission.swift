@@ -143,6 +143,13 @@ public struct DecommissionPlan: Sendable, Equatable {
         self.streams = plan.streams
     }
 
+    /// Whether `node`, already leaving, must give way to another node found leaving too
+    /// (both asked before hearing of each other): it must when a node with a smaller id
+    /// is leaving, which is returned. Every node decides the same way. O(nodes).
+    public static func nodeToGiveWayTo(leaving node: NodeID, states: [NodeID: EndpointState]) -> NodeID? {
+        states.values.filter { $0.status == .leaving && $0.id < node }.map(\.id).min()
+    }
+
     /// The plan from one consistent view of the cluster.
     public init(leaving node: NodeID, view: ClusterView.Snapshot) throws(DecommissionError) {
         try self.init(leaving: node, ring: view.ring, states: view.states, isUp: view.isUp)

@@ -42,7 +42,8 @@ public enum GossipDirective: Hashable, Sendable {
 /// and reported once per sender (`GossipDirective.foreignCluster`).
 ///
 /// The instance also tracks which version of this node's own state each peer was last
-/// seen to hold (from the digests in the peer's `syn`s and the requests in its `ack`s),
+/// seen to hold (from the digests in the peer's `syn`s and the requests in its `ack`s; an
+/// `ack` always carries a request for the initiator's own state, even when it is current),
 /// so a node changing its status can tell when every live peer has heard of it
 /// (`peersBehind(localVersion:)`; decommission waits for this).
 ///
@@ -212,6 +213,10 @@ public struct GossipInstance: Sendable {
                     requests.append(local.digest)
                 } else if local.digest.isNewer(than: remote) {
                     updates.append(.bringing(remote, to: local))
+                } else if remote.id == message.from {
+                    // Up to date on the initiator itself: say so (a request it answers with
+                    // nothing), so it learns which of its versions this node holds.
+                    requests.append(local.digest)
                 }
             }
             // States the initiator did not mention at all (usually none), in id order.

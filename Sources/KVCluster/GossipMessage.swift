@@ -52,7 +52,9 @@ public enum GossipUpdate: Hashable, Sendable {
 /// 2. `ack`: the receiver sends back the states it holds newer than the initiator's
 ///    digests (and those the initiator did not mention), plus requests for the states
 ///    where the initiator's are newer: each request is a digest of the version the
-///    receiver holds (generation 0, version 0 when it holds none).
+///    receiver holds (generation 0, version 0 when it holds none). The initiator's own
+///    state is always requested, even when the receiver's copy is current, so the
+///    initiator learns which of its versions the receiver holds.
 /// 3. `ack2`: the initiator sends its states newer than each request.
 ///
 /// States travel as `GossipUpdate`s: heartbeat-only when the peer already has the rest.

@@ -80,7 +80,7 @@ extension Node {
             try await waitUntilPeersHeard(version: leavingVersion, what: "leaving")
             // Two nodes asked to leave at once (before either heard of the other): the one
             // with the larger id gives way, so one range movement runs at a time.
-            if let other = view.snapshot.states.values.filter({ $0.status == .leaving && $0.id < id }).map(\.id).min() {
+            if let other = DecommissionPlan.nodeToGiveWayTo(leaving: id, states: view.snapshot.states) {
                 throw .anotherNodeLeaving(other)
             }
             // Writes coordinated from an older view (sent here but not to the pending

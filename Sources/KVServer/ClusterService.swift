@@ -127,8 +127,11 @@ extension ClusterService {
         for id in snapshot.states.keys where id != node.id { phis[id] = await node.gossiper.phi(of: id) }
         var json = JSONWriter(capacity: 1024)
         let foreignGossip = await node.gossiper.foreignMessages
+        let decommission = await node.decommissionProgress
         json.beginObject()
         json.key("node"); json.string(node.id.name)
+        // This node's own decommission, if one was asked for (details: /api/v1/cluster/decommission).
+        json.key("decommission"); json.string(decommission?.phase.rawValue ?? "none")
         json.key("cluster_name"); json.string(node.settings.cluster.name)
         json.key("foreign_gossip_dropped"); json.integer(foreignGossip)
         json.key("ring")

@@ -69,6 +69,13 @@ import Testing
         }
     }
 
+    @Test func ofTwoNodesLeavingAtOnceTheLargerIdGivesWay() {
+        let both = Self.states(5, leaving: [1, 3])
+        #expect(DecommissionPlan.nodeToGiveWayTo(leaving: NodeID("node-3"), states: both) == NodeID("node-1"))
+        #expect(DecommissionPlan.nodeToGiveWayTo(leaving: NodeID("node-1"), states: both) == nil)
+        #expect(DecommissionPlan.nodeToGiveWayTo(leaving: NodeID("node-3"), states: Self.states(5, leaving: [3])) == nil)
+    }
+
     @Test func pendingReplicasAreTheNodesGainingTheLeaversRanges() {
         let leaving = Membership(Array(Self.states(4, leaving: [3]).values))
         let ring = leaving.ring(replicationFactor: 3)
