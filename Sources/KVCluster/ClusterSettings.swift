@@ -2,6 +2,14 @@
 /// Loaded from the `[cluster]` section of `Configs/*.toml` by the server; the
 /// defaults are what `kvd dev` runs with.
 public struct ClusterSettings: Sendable, Equatable {
+    /// The default cluster name, `"kvd"`.
+    public static let defaultName = "kvd"
+
+    /// The cluster's name (`[cluster] name`, `--cluster-name`). Default `"kvd"`. Every
+    /// gossip message carries it; a node drops gossip from a node whose cluster name
+    /// differs (logged once per peer as "ClusterName mismatch", counted), so two
+    /// clusters seeded at each other by mistake never merge.
+    public var name: String
     /// Token ring and replica placement.
     public var ring: RingSettings
     /// Gossip rounds and membership.
@@ -14,21 +22,27 @@ public struct ClusterSettings: Sendable, Equatable {
     public var hints: HintSettings
     /// Merkle-tree repair between replicas.
     public var antiEntropy: AntiEntropySettings
+    /// Decommission: announcing, streaming ranges out, handing hints over.
+    public var decommission: DecommissionSettings
 
     public init(
+        name: String = ClusterSettings.defaultName,
         ring: RingSettings = .init(),
         gossip: GossipSettings = .init(),
         failureDetector: FailureDetectorSettings = .init(),
         quorum: QuorumSettings = .init(),
         hints: HintSettings = .init(),
-        antiEntropy: AntiEntropySettings = .init()
+        antiEntropy: AntiEntropySettings = .init(),
+        decommission: DecommissionSettings = .init()
     ) {
+        self.name = name
         self.ring = ring
         self.gossip = gossip
         self.failureDetector = failureDetector
         self.quorum = quorum
         self.hints = hints
         self.antiEntropy = antiEntropy
+        self.decommission = decommission
     }
 }
 
@@ -169,5 +183,36 @@ public struct AntiEntropySettings: Sendable, Equatable {
     public init(merkleDepth: Int = MerkleTree.maxDepth, intervalMillis: UInt64 = 3_600_000) {
         self.merkleDepth = merkleDepth
         self.intervalMillis = intervalMillis
+    }
+}
+
+/// Decommission (`Node.decommission()`): how a leaving node waits for the cluster to
+/// hear of it and streams its ranges to the nodes taking them over.
+public struct DecommissionSettings: Sendable, Equatable {
+    /// Most records per streamed batch (one `replicaWrite` RPC). Default 512.
+    public var streamBatchEntries: Int
+    /// Most bytes of keys and values per streamed batch, in bytes. Default 4_194_304
+    /// (4 MiB, well under the 16 MiB RPC frame limit; a batch always holds at least one record).
+    public var streamBatchBytes: Int
+    /// Attempts per batch before the decommission fails (and the node returns to
+    /// `normal`). Default 5, one gossip interval apart.
+    public var streamAttempts: Int
+    /// Longest wait for every live peer to gossip back this node's `leaving` (and later
+    /// `left`) state, in milliseconds. Default 30_000 (Cassandra's RING_DELAY). On expiry
+    /// the decommission goes on (a peer that has not heard by then is logged).
+    public var announceTimeoutMillis: UInt64
+    /// How long a server whose node has left keeps answering the decommission status
+    /// (HTTP) before it shuts down, in milliseconds. Default 2000.
+    public var exitDelayMillis: UInt64
+
+    public init(
+        streamBatchEntries: Int = 512, streamBatchBytes: Int = 4 << 20, streamAttempts: Int = 5,
+        announceTimeoutMillis: UInt64 = 30_000, exitDelayMillis: UInt64 = 2000
+    ) {
+        self.streamBatchEntries = streamBatchEntries
+        self.streamBatchBytes = streamBatchBytes
+        self.streamAttempts = streamAttempts
+        self.announceTimeoutMillis = announceTimeoutMillis
+        self.exitDelayMillis = exitDelayMillis
     }
 }

@@ -13,6 +13,9 @@ public final class ClusterView: Sendable {
         public var local: NodeID
         /// The ring built from the members whose status owns tokens.
         public var ring: Ring
+        /// The ring once every leaving node has left; nil when no node is leaving
+        /// (see `Membership.pendingRing(replicationFactor:)`).
+        public var pendingRing: Ring?
         /// The newest gossiped state of every known node (this one included).
         public var states: [NodeID: EndpointState]
         /// Peers the failure detector considers up (this node is always up to itself).
@@ -25,6 +28,14 @@ public final class ClusterView: Sendable {
 
         /// Where `id` listens for RPC, if known.
         public func address(of id: NodeID) -> NodeAddress? { states[id]?.address }
+
+        /// The nodes that will replicate `token` once the leaving nodes have left but do
+        /// not now: writes go to them too (Cassandra's pending ranges). Empty when no node
+        /// is leaving. O(log V).
+        public func pendingReplicas(for token: Token) -> [NodeID] {
+            guard let pendingRing else { return [] }
+            return ring.pendingReplicas(for: token, toward: pendingRing)
+        }
     }
 
     private let current: Mutex<Snapshot>
@@ -32,7 +43,7 @@ public final class ClusterView: Sendable {
     public init(local: NodeID, replicationFactor: Int) {
         current = Mutex(
             Snapshot(
-                local: local, ring: .empty(replicationFactor: replicationFactor), states: [:], live: [],
+                local: local, ring: .empty(replicationFactor: replicationFactor), pendingRing: nil, states: [:], live: [],
                 downSinceMillis: [:]))
     }
 

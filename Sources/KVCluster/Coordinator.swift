@@ -47,6 +47,12 @@ public struct CoordinatorCounters: Sendable, Equatable {
 ///   fails or times out gets a hint kept by the coordinator. Deletes are tombstone
 ///   writes with the same rules. A write reported failed may still have reached some
 ///   replicas (as in Dynamo and Cassandra).
+/// - While a node is leaving, a write whose range it gives up also goes to the pending
+///   replica that gains the range (`ClusterView.Snapshot.pendingReplicas(for:)`), so no
+///   write accepted during its streaming is missing afterwards; the write then needs
+///   W + (pending count) acks, natural and pending alike
+///   (`ConsistencyLevel.requiredWriteAcks(replicas:pending:)`). A pending replica that
+///   is down or fails gets a hint kept by the coordinator.
 /// - Reads go to R replicas in `Ring.readOrder` (this node first when it is one; at
 ///   `one` a local replica is read in place with no message); a failed replica is
 ///   replaced by the next. The newest record wins (`Record.newest`); replicas that
@@ -117,16 +123,17 @@ public final class Coordinator: Sendable {
         counters.withLock { $0.writes += 1 }
         let snapshot = view.snapshot
         let replicas = snapshot.ring.replicas(for: token)
+        let pending = snapshot.pendingReplicas(for: token)
         let level = consistency ?? settings.quorum.writeConsistency
-        let required = level.requiredReplies(replicationFactor: replicas.count)
+        let required = level.requiredWriteAcks(replicas: replicas.count, pending: pending.count)
         guard !replicas.isEmpty else {
             counters.withLock { $0.unavailable += 1 }
             throw .cluster(.unavailable(needed: max(1, required), alive: 0))
         }
         let targets = snapshot.ring.writeTargets(for: token, isUp: snapshot.isUp)
-        // Success as soon as W acks are in; failure only once every replica answered or
-        // timed out, so the error says how many did answer.
-        let round = ReplicaRound(WriteTracker(replicas: replicas, required: required)) { t in
+        // Success as soon as W (+ pending) acks are in; failure only once every replica
+        // answered or timed out, so the error says how many did answer.
+        let round = ReplicaRound(WriteTracker(replicas: replicas + pending, required: required)) { t in
             t.acknowledged >= t.required || t.isComplete ? t.result : nil
         }
         let timeout = Duration.milliseconds(Int64(settings.quorum.writeTimeoutMillis))
@@ -153,11 +160,16 @@ public final class Coordinator: Sendable {
                 Task { await keepHint(entries, for: r, downSince: snapshot.downSinceMillis[r] ?? now) }
             }
         }
-        // Up replicas: the local one is applied in place, the others by RPC.
+        // Down pending replicas: failed at once, hinted here (no stand-in: they are not replicas yet).
+        for r in pending where !snapshot.isUp(r) {
+            round.update { $0.recordFailure(from: r, reason: "down") }
+            Task { await keepHint(entries, for: r, downSince: snapshot.downSinceMillis[r] ?? now) }
+        }
+        // Up replicas, natural and pending: the local one is applied in place, the others by RPC.
         let payload = ClusterCodec.encode(ReplicaWrite(entries: entries))
         var applyLocally = false
         var remote: [(NodeID, NodeAddress)] = []
-        for r in replicas where snapshot.isUp(r) {
+        for r in replicas + pending where snapshot.isUp(r) {
             if r == local {
                 applyLocally = true
             } else if let address = snapshot.address(of: r) {

@@ -16,6 +16,10 @@ public enum GossipDirective: Hashable, Sendable {
     case down(NodeID)
     /// A node that left was dropped from the table after the retention period.
     case forgotten(NodeID)
+    /// A message came from a node of another cluster (its name differs): it was dropped.
+    /// Reported once per sending node; every such message is counted in
+    /// `GossipInstance.foreignMessages`.
+    case foreignCluster(from: NodeID, address: NodeAddress, clusterName: String)
 }
 
 /// The gossip protocol as a value: ticks and messages go in, directives come out.
@@ -33,12 +37,24 @@ public enum GossipDirective: Hashable, Sendable {
 /// marked up only when its heartbeat is seen to advance after that (stale news of a
 /// dead node does not revive it).
 ///
+/// Every message carries the cluster name; a message from another cluster is dropped
+/// before anything in it is looked at (its sender never enters the membership), counted,
+/// and reported once per sender (`GossipDirective.foreignCluster`).
+///
+/// The instance also tracks which version of this node's own state each peer was last
+/// seen to hold (from the digests in the peer's `syn`s and the requests in its `ack`s; an
+/// `ack` always carries a request for the initiator's own state, even when it is current),
+/// so a node changing its status can tell when every live peer has heard of it
+/// (`peersBehind(localVersion:)`; decommission waits for this).
+///
 /// Costs: a round is O(members log members) to build the sorted digest list; handling
 /// a message is O(members) plus the updates it carries. A digest is ~15 bytes; a whole
 /// state ~30 bytes + 8 per token (~2 KiB at 256 tokens) and is sent only when the peer
 /// lacks the node's current status or tokens, otherwise a heartbeat-only update (~15
 /// bytes) is. So a steady-state exchange in an n-node cluster is ~45·n bytes.
 public struct GossipInstance: Sendable {
+    /// The cluster this node belongs to; gossip from any other is dropped.
+    public let clusterName: String
     /// Round interval and retention of departed nodes.
     public let settings: GossipSettings
     /// Parameters of the per-peer phi-accrual detectors.
@@ -54,14 +70,21 @@ public struct GossipInstance: Sendable {
     private var detectors: [NodeID: PhiAccrualFailureDetector] = [:]
     /// When each `left` node was first seen as left, for forgetting it later.
     private var leftSinceMillis: [NodeID: UInt64] = [:]
+    /// The newest version of this node's current generation each peer was seen to hold.
+    private var peerKnowledge: [NodeID: UInt64] = [:]
+    /// Nodes of other clusters already reported (each once).
+    private var foreignSenders: Set<NodeID> = []
+    /// Messages dropped because they came from another cluster.
+    public private(set) var foreignMessages: UInt64 = 0
 
     /// Starts gossiping as `local` (its `generation` must be at least 1 and exceed any
     /// earlier run's; see `nextGeneration`).
     public init(
-        local: EndpointState, seeds: [NodeAddress], settings: GossipSettings = .init(),
-        detectorSettings: FailureDetectorSettings = .init()
+        local: EndpointState, seeds: [NodeAddress], clusterName: String = ClusterSettings.defaultName,
+        settings: GossipSettings = .init(), detectorSettings: FailureDetectorSettings = .init()
     ) {
         precondition(local.generation >= 1, "generation 0 is reserved for 'unknown' in gossip requests")
+        self.clusterName = clusterName
         self.localID = local.id
         self.seeds = seeds.filter { $0 != local.address }
         self.settings = settings
@@ -94,14 +117,32 @@ public struct GossipInstance: Sendable {
     }
 
     /// Changes this node's own status (and tokens, when given), bumping its version
-    /// so the change spreads in the next rounds.
-    public mutating func updateLocal(status: NodeStatus, tokens: [Token]? = nil) {
+    /// so the change spreads in the next rounds. Returns the new version (a peer holding
+    /// it or later has heard of the change; see `peersBehind(localVersion:)`).
+    @discardableResult
+    public mutating func updateLocal(status: NodeStatus, tokens: [Token]? = nil) -> UInt64 {
         var s = localState
         s.status = status
         if let tokens { s.tokens = tokens }
         s.version += 1
         s.stateVersion = s.version
         membership.set(s)
+        return s.version
+    }
+
+    /// The live peers (up, not left) not yet seen holding `localVersion` or later of this
+    /// node's state, sorted by id. Empty once every live peer has heard of a change made
+    /// at that version. O(members).
+    public func peersBehind(localVersion: UInt64) -> [NodeID] {
+        liveNodes.filter { id in
+            membership[id]?.status != .left && (peerKnowledge[id] ?? 0) < localVersion
+        }.sorted()
+    }
+
+    /// Records that `peer` holds version `version` of this node's state (from a digest it sent).
+    private mutating func notePeer(_ peer: NodeID, holds digest: GossipDigest) {
+        guard digest.id == localID, digest.generation == localState.generation, peer != localID else { return }
+        peerKnowledge[peer] = max(peerKnowledge[peer] ?? 0, digest.version)
     }
 
     /// One gossip round at `nowMillis`: heartbeat, failure checks, then exchanges.
@@ -119,12 +160,14 @@ public struct GossipInstance: Sendable {
         where nowMillis >= since && nowMillis - since >= settings.leftRetentionMillis {
             leftSinceMillis[id] = nil
             detectors[id] = nil
+            peerKnowledge[id] = nil
             liveNodes.remove(id)
             membership.remove(id)
             out.append(.forgotten(id))
         }
 
-        let syn = GossipMessage(from: localID, fromAddress: me.address, body: .syn(digests: membership.digests))
+        let syn = GossipMessage(
+            clusterName: clusterName, from: localID, fromAddress: me.address, body: .syn(digests: membership.digests))
         var targets: [NodeAddress] = []
         let live = liveNodes.sorted().compactMap { membership[$0]?.address }
         let down = downNodes.compactMap { membership[$0]?.address }
@@ -146,10 +189,16 @@ public struct GossipInstance: Sendable {
     /// Handles one gossip message received at `nowMillis`; returns the reply (if any)
     /// and what changed.
     public mutating func receive(_ message: GossipMessage, nowMillis: UInt64) -> [GossipDirective] {
+        guard message.clusterName == clusterName else {
+            foreignMessages += 1
+            guard foreignSenders.insert(message.from).inserted else { return [] }
+            return [.foreignCluster(from: message.from, address: message.fromAddress, clusterName: message.clusterName)]
+        }
         var out: [GossipDirective] = []
         let me = localState
         switch message.body {
         case let .syn(digests):
+            for d in digests { notePeer(message.from, holds: d) }
             var updates: [GossipUpdate] = []
             var requests: [GossipDigest] = []
             var mentioned: Set<NodeID> = []
@@ -164,22 +213,29 @@ public struct GossipInstance: Sendable {
                     requests.append(local.digest)
                 } else if local.digest.isNewer(than: remote) {
                     updates.append(.bringing(remote, to: local))
+                } else if remote.id == message.from {
+                    // Up to date on the initiator itself: say so (a request it answers with
+                    // nothing), so it learns which of its versions this node holds.
+                    requests.append(local.digest)
                 }
             }
             // States the initiator did not mention at all (usually none), in id order.
             updates += membership.states.values.filter { !mentioned.contains($0.id) }.sorted { $0.id < $1.id }
                 .map { .state($0) }
             let ack = GossipMessage(
-                from: localID, fromAddress: me.address, body: .ack(updates: updates, requests: requests))
+                clusterName: clusterName, from: localID, fromAddress: me.address,
+                body: .ack(updates: updates, requests: requests))
             out.append(.send(ack, to: message.fromAddress))
         case let .ack(updates, requests):
+            for d in requests { notePeer(message.from, holds: d) }
             apply(updates, nowMillis: nowMillis, into: &out)
             let reply = requests.compactMap { request -> GossipUpdate? in
                 guard let local = membership[request.id], local.digest.isNewer(than: request) else { return nil }
                 return .bringing(request.generation == 0 ? nil : request, to: local)
             }
             if !reply.isEmpty {
-                let ack2 = GossipMessage(from: localID, fromAddress: me.address, body: .ack2(updates: reply))
+                let ack2 = GossipMessage(
+                    clusterName: clusterName, from: localID, fromAddress: me.address, body: .ack2(updates: reply))
                 out.append(.send(ack2, to: message.fromAddress))
             }
         case let .ack2(updates):
@@ -221,7 +277,8 @@ public struct GossipInstance: Sendable {
             return
         }
         if state.generation > previous.generation {
-            // A new incarnation: its old rhythm says nothing about the new one.
+            // A new incarnation: its old rhythm (and what it knew of this node) says nothing about the new one.
+            peerKnowledge[state.id] = nil
             var detector = PhiAccrualFailureDetector(settings: detectorSettings)
             detector.heartbeat(nowMillis: nowMillis)
             detectors[state.id] = detector

@@ -52,13 +52,16 @@ public enum GossipUpdate: Hashable, Sendable {
 /// 2. `ack`: the receiver sends back the states it holds newer than the initiator's
 ///    digests (and those the initiator did not mention), plus requests for the states
 ///    where the initiator's are newer: each request is a digest of the version the
-///    receiver holds (generation 0, version 0 when it holds none).
+///    receiver holds (generation 0, version 0 when it holds none). The initiator's own
+///    state is always requested, even when the receiver's copy is current, so the
+///    initiator learns which of its versions the receiver holds.
 /// 3. `ack2`: the initiator sends its states newer than each request.
 ///
 /// States travel as `GossipUpdate`s: heartbeat-only when the peer already has the rest.
 ///
 /// Every message carries its sender's id and RPC address so the receiver can reply
-/// even before it knows the sender (a node joining through a seed).
+/// even before it knows the sender (a node joining through a seed), and the name of
+/// the sender's cluster: a receiver drops messages from another cluster.
 public struct GossipMessage: Hashable, Sendable {
     /// The three message kinds of an exchange.
     public enum Body: Hashable, Sendable {
@@ -67,6 +70,8 @@ public struct GossipMessage: Hashable, Sendable {
         case ack2(updates: [GossipUpdate])
     }
 
+    /// The sender's cluster (`ClusterSettings.name`).
+    public var clusterName: String
     /// The sender's id.
     public var from: NodeID
     /// Where the sender listens: replies go there.
@@ -74,7 +79,8 @@ public struct GossipMessage: Hashable, Sendable {
     /// The kind and contents.
     public var body: Body
 
-    public init(from: NodeID, fromAddress: NodeAddress, body: Body) {
+    public init(clusterName: String = ClusterSettings.defaultName, from: NodeID, fromAddress: NodeAddress, body: Body) {
+        self.clusterName = clusterName
         self.from = from
         self.fromAddress = fromAddress
         self.body = body
@@ -100,8 +106,9 @@ public enum GossipCodecError: Error, Sendable, Equatable {
 /// byte length followed by UTF-8 bytes.
 ///
 /// ```
-/// message   format   u8       1
+/// message   format   u8       2 (format 1, without the cluster name, is refused)
 ///           kind     u8       1 = syn, 2 = ack, 3 = ack2
+///           cluster  string   sender's cluster name
 ///           from     string   sender's node id
 ///           address  address  sender's RPC address
 ///           body     (by kind)
@@ -120,7 +127,8 @@ public enum GossipCodecError: Error, Sendable, Equatable {
 /// A decoder rejects unknown formats, kinds and statuses, counts larger than the
 /// bytes left, and trailing bytes.
 public enum GossipCodec {
-    static let format: UInt8 = 1
+    /// 2 since messages carry the cluster name (1 did not: such a node cannot take part).
+    static let format: UInt8 = 2
 
     /// The bytes of `message`. O(size).
     public static func encode(_ message: GossipMessage) -> [UInt8] {
@@ -131,6 +139,7 @@ public enum GossipCodec {
         case .ack: w.write(UInt8(2))
         case .ack2: w.write(UInt8(3))
         }
+        w.write(lengthPrefixed: Array(message.clusterName.utf8))
         w.write(lengthPrefixed: Array(message.from.name.utf8))
         write(message.fromAddress, into: &w)
         switch message.body {
@@ -165,6 +174,7 @@ public enum GossipCodec {
         let f = try r.readByte()
         guard f == format else { throw GossipCodecError.unsupportedFormat(f) }
         let kind = try r.readByte()
+        let clusterName = try string(&r)
         let from = NodeID(try string(&r))
         let address = try readAddress(&r)
         let body: GossipMessage.Body
@@ -177,7 +187,7 @@ public enum GossipCodec {
         default: throw GossipCodecError.unknownKind(kind)
         }
         guard r.isAtEnd else { throw GossipCodecError.trailingBytes(r.remaining) }
-        return GossipMessage(from: from, fromAddress: address, body: body)
+        return GossipMessage(clusterName: clusterName, from: from, fromAddress: address, body: body)
     }
 
     private static func write(_ address: NodeAddress, into w: inout ByteWriter) {

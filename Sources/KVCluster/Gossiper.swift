@@ -41,11 +41,20 @@ public actor Gossiper {
     /// The phi of a peer now.
     public func phi(of id: NodeID) -> Double { instance.phi(of: id, nowMillis: clock.nowMillis()) }
 
-    /// Changes this node's status (joining → normal, normal → leaving …); spreads with the next rounds.
-    public func announce(_ status: NodeStatus) {
-        instance.updateLocal(status: status)
+    /// Messages dropped since start because they came from another cluster (`ClusterSettings.name`).
+    public var foreignMessages: UInt64 { instance.foreignMessages }
+
+    /// Changes this node's status (joining → normal, normal → leaving …); spreads with
+    /// the next rounds. Returns the version of the change (see `peersBehind(localVersion:)`).
+    @discardableResult
+    public func announce(_ status: NodeStatus) -> UInt64 {
+        let version = instance.updateLocal(status: status)
         Self.publish(instance, downSince: downSince, rebuildRing: true, into: view, replicationFactor: replicationFactor)
+        return version
     }
+
+    /// The live peers not yet known to hold `localVersion` of this node's state.
+    public func peersBehind(localVersion: UInt64) -> [NodeID] { instance.peersBehind(localVersion: localVersion) }
 
     /// Runs rounds until the task is cancelled. A node that is `joining` becomes `normal`
     /// once it has heard from a peer (or at once when it has no seeds): with no data to
@@ -108,6 +117,10 @@ public actor Gossiper {
             case let .forgotten(id):
                 downSince[id] = nil
                 ringChanged = true
+            case let .foreignCluster(id, address, name):
+                logger.warning(
+                    "ClusterName mismatch from \(id) at \(address): it belongs to cluster '\(name)', this node to '\(instance.clusterName)'; its gossip is dropped"
+                )
             }
         }
         if ringChanged || liveChanged {
@@ -121,10 +134,14 @@ public actor Gossiper {
         replicationFactor: Int
     ) {
         let ring = rebuildRing ? instance.membership.ring(replicationFactor: replicationFactor) : nil
+        let pending = rebuildRing ? instance.membership.pendingRing(replicationFactor: replicationFactor) : nil
         let states = instance.membership.states
         let live = instance.liveNodes
         view.update { snapshot in
-            if let ring { snapshot.ring = ring }
+            if let ring {
+                snapshot.ring = ring
+                snapshot.pendingRing = pending
+            }
             snapshot.states = states
             snapshot.live = live
             snapshot.downSinceMillis = downSince

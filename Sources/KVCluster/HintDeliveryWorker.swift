@@ -7,7 +7,10 @@ import Logging
 /// `HintSettings.deliveryIntervalMillis`, for each target that is up, batches of its
 /// hints go out oldest first (`hintDelivery` RPC, one batch in flight per target, so
 /// order is kept); a batch is deleted from the log only once the target acknowledged
-/// it. Hints older than the window are dropped on the way (`HintPolicy`).
+/// it. Hints older than the window are dropped on the way (`HintPolicy`), and hints for
+/// a node that has left the cluster are dropped whole (as Cassandra does on decommission):
+/// the nodes that took its ranges over received its data by streaming and the writes
+/// made meanwhile as pending replicas.
 public actor HintDeliveryWorker {
     public let store: HintStore
     private let view: ClusterView
@@ -40,6 +43,14 @@ public actor HintDeliveryWorker {
     public func deliverOnce() async -> Int {
         var delivered = 0
         let snapshot = view.snapshot
+        for target in await store.queued.keys.sorted() where snapshot.states[target]?.status == .left {
+            do throws(KVError) {
+                let dropped = try await store.dropAll(for: target)
+                logger.info("dropped \(dropped) hints for \(target), which has left the cluster")
+            } catch {
+                logger.warning("hint log: \(error)")
+            }
+        }
         for target in await store.queued.keys.sorted() where snapshot.isUp(target) && target != snapshot.local {
             guard let address = snapshot.address(of: target) else { continue }
             while !Task.isCancelled {

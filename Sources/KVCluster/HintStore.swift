@@ -23,6 +23,10 @@ public struct HintCounters: Sendable, Equatable {
     public var droppedExpired: UInt64 = 0
     /// Hints acknowledged by their target and deleted.
     public var delivered: UInt64 = 0
+    /// Hints handed to another node to keep (by a node leaving the cluster) and deleted.
+    public var handedOff: UInt64 = 0
+    /// Hints deleted because their target left the cluster (its ranges now live elsewhere).
+    public var droppedLeft: UInt64 = 0
 
     public init() {}
 }
@@ -143,13 +147,40 @@ public actor HintStore {
         counters.delivered += UInt64(hints.count)
     }
 
+    /// Deletes every hint for `target`, a node that has left the cluster (its ranges were
+    /// streamed to, and its writes also sent to, the nodes that took them over). Returns
+    /// how many were deleted. One engine write per batch of `deliveryBatchSize`.
+    @discardableResult
+    public func dropAll(for target: NodeID) async throws(KVError) -> Int {
+        var dropped = 0
+        while let queue = queues[target], !queue.isEmpty {
+            let sequences = Array(queue.prefix(policy.settings.deliveryBatchSize))
+            try await remove(target: target, sequences: sequences)
+            dropped += sequences.count
+        }
+        counters.droppedLeft += UInt64(dropped)
+        return dropped
+    }
+
+    /// Deletes hints that another node has taken over (it now keeps them for their target).
+    public func handedOff(_ hints: [Hint]) async throws(KVError) {
+        try await remove(hints)
+        counters.handedOff += UInt64(hints.count)
+    }
+
     private func remove(_ hints: [Hint]) async throws(KVError) {
-        guard !hints.isEmpty else { return }
-        var gone: [NodeID: Set<UInt64>] = [:]
-        for h in hints { gone[h.target, default: []].insert(h.sequence) }
-        for (target, sequences) in gone { queues[target]?.removeAll { sequences.contains($0) } }
-        let tombstones = hints.map {
-            Entry(key: Self.key(target: $0.target, sequence: $0.sequence), record: .tombstone(at: Timestamp(rawValue: $0.sequence + 1)))
+        var gone: [NodeID: [UInt64]] = [:]
+        for h in hints { gone[h.target, default: []].append(h.sequence) }
+        for (target, sequences) in gone { try await remove(target: target, sequences: sequences) }
+    }
+
+    /// Deletes `target`'s hints numbered `sequences` (tombstones in the log, out of the queue).
+    private func remove(target: NodeID, sequences: [UInt64]) async throws(KVError) {
+        guard !sequences.isEmpty else { return }
+        let set = Set(sequences)
+        queues[target]?.removeAll { set.contains($0) }
+        let tombstones = sequences.map {
+            Entry(key: Self.key(target: target, sequence: $0), record: .tombstone(at: Timestamp(rawValue: $0 + 1)))
         }
         try await engine.apply(tombstones)
     }

@@ -114,4 +114,12 @@ public struct Membership: Sendable, Equatable {
     public func ring(replicationFactor: Int) -> Ring {
         Ring(members: states.values.filter { $0.status.ownsTokens }.map(\.ringMember), replicationFactor: replicationFactor)
     }
+
+    /// The ring once every `leaving` node has left (the `normal` members only), or nil
+    /// when no node is leaving. Writes for a range a leaving node replicates also go to
+    /// the replicas this ring adds (`Ring.pendingReplicas(for:toward:)`). O(ring build).
+    public func pendingRing(replicationFactor: Int) -> Ring? {
+        guard states.values.contains(where: { $0.status == .leaving }) else { return nil }
+        return Ring(members: states.values.filter { $0.status == .normal }.map(\.ringMember), replicationFactor: replicationFactor)
+    }
 }

@@ -3,12 +3,16 @@ import KVRuntime
 import KVStorage
 import KVTransport
 import Logging
+import Synchronization
 
 /// One cluster node, the composition root: it opens the shards and the hint log,
 /// joins the RPC network, and owns the coordinator, the gossiper and the hint
 /// delivery worker. `run()` runs the node's long loops (gossip rounds, hint delivery)
 /// as children of one task group; cancelling the task that runs it is the shutdown,
 /// after which the endpoint and every engine are closed.
+///
+/// A node leaves the cluster with `decommission()` (see `Node+Decommission.swift`):
+/// it runs inside `run()`, and `run()` returns once the node has left.
 ///
 /// Starting costs each shard's recovery (WAL replay) plus one scan of the hint log.
 public actor Node {
@@ -30,9 +34,17 @@ public actor Node {
     public nonisolated let hints: HintStore
     /// The settings the node started with.
     public nonisolated let settings: NodeSettings
-    private let endpoint: any RPCEndpoint
-    private let logger: Logger
+    let endpoint: any RPCEndpoint
+    let logger: Logger
     private var closed = false
+    /// The decommission asked for, if any (its latest progress).
+    var decommissionState: DecommissionProgress?
+    /// Callers of `waitForDecommission()` until it finishes.
+    var decommissionWaiters: [CheckedContinuation<DecommissionProgress, Never>] = []
+    /// Decommission requests, performed one at a time by `run()`.
+    nonisolated let decommissionRequests = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    /// Set once the node has gossiped `left`: it takes no more client requests.
+    private nonisolated let leftFlag = Atomic<Bool>(false)
 
     private init(
         settings: NodeSettings, rpcAddress: NodeAddress, coordinator: Coordinator, view: ClusterView,
@@ -68,11 +80,20 @@ public actor Node {
     /// Opens the node's storage under `settings.dataDirectory` (one shard per loop of
     /// `loops`, the hint log on the first loop), bumps and records its generation, joins
     /// `network` at `settings.rpcAddress` and starts as `joining`. Call `run()` next.
+    ///
+    /// Throws `KVError.invalidArgument` when the data directory belongs to a node that
+    /// was decommissioned (`DECOMMISSIONED` is there): it must not rejoin with that data;
+    /// wipe the directory to add the machine again.
     public static func start(
         settings: NodeSettings, network: any RPCNetwork, loops: [EventLoop],
         wallClock: any WallClock = SystemWallClock(), logger: Logger
     ) async throws(KVError) -> Node {
         let logger = logger
+        if let record = DecommissionFile.read(dataDirectory: settings.dataDirectory) {
+            throw .invalidArgument(
+                "the node in \(settings.dataDirectory) was decommissioned and left its cluster (\(DecommissionFile.fileName): "
+                    + "\(record)); it must not rejoin with this data: wipe the directory to start it as a new node")
+        }
         let shards = try await Shard.openAll(
             dataDirectory: settings.dataDirectory, loops: loops, storage: settings.storage, wallClock: wallClock,
             logger: logger)
@@ -123,7 +144,7 @@ public actor Node {
             id: settings.id, generation: generation, status: .joining, address: bound, rack: settings.rack,
             tokens: Ring.defaultTokens(for: settings.id, count: settings.cluster.ring.numTokens))
         let instance = GossipInstance(
-            local: local, seeds: settings.seeds, settings: settings.cluster.gossip,
+            local: local, seeds: settings.seeds, clusterName: settings.cluster.name, settings: settings.cluster.gossip,
             detectorSettings: settings.cluster.failureDetector)
         let gossiper = Gossiper(
             instance: instance, view: view, endpoint: endpoint, clock: wallClock,
@@ -142,17 +163,31 @@ public actor Node {
             hintWorker: worker, endpoint: endpoint, logger: logger)
     }
 
-    /// Runs gossip and hint delivery until the calling task is cancelled, then closes
-    /// the node (endpoint, hint log, shards).
+    /// Runs gossip, hint delivery and any decommission asked for until the calling task
+    /// is cancelled or the node has left the cluster, then closes the node (endpoint,
+    /// hint log, shards).
     public nonisolated func run() async {
         let gossipInterval = Duration.milliseconds(Int64(settings.cluster.gossip.intervalMillis))
         let hintInterval = Duration.milliseconds(Int64(settings.cluster.hints.deliveryIntervalMillis))
         await withDiscardingTaskGroup { group in
             group.addTask { await self.gossiper.run(interval: gossipInterval) }
             group.addTask { await self.hintWorker.run(interval: hintInterval) }
+            // Ends when the task is cancelled (the stream then yields nil) or once the node has left.
+            for await _ in decommissionRequests.stream {
+                await performDecommission()
+                if hasLeft { break }
+            }
+            group.cancelAll()
         }
         await close()
     }
+
+    /// True once this node has gossiped `left` (after a decommission): it takes no more
+    /// client requests and its `run()` is ending. One atomic load.
+    public nonisolated var hasLeft: Bool { leftFlag.load(ordering: .acquiring) }
+
+    /// Marks the node as left (client requests are refused from now on).
+    func markLeft() { leftFlag.store(true, ordering: .releasing) }
 
     /// Closes the endpoint, the hint log and every shard. Idempotent.
     public func close() async {

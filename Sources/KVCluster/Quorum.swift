@@ -29,6 +29,16 @@ public enum ConsistencyLevel: String, Sendable, Hashable, CaseIterable, CustomSt
         }
     }
 
+    /// Acks a write needs when `pending` nodes are gaining its range (a node is leaving)
+    /// besides its `replicas` natural replicas: W over the natural replicas plus one per
+    /// pending replica, counting acks from either alike (Cassandra's rule). With `p`
+    /// pending nodes gaining what `p` leaving nodes give up, any W + p acks include W
+    /// among the natural replicas and W among the replicas after the move, so a
+    /// quorum write stays visible to a quorum read of either ring. O(1).
+    public func requiredWriteAcks(replicas n: Int, pending p: Int) -> Int {
+        requiredReplies(replicationFactor: n) + p
+    }
+
     public var description: String { rawValue }
 }
 

@@ -187,6 +187,19 @@ public struct Ring: Sendable, Equatable {
         return shares
     }
 
+    /// This ring without `node` (what remains once it has left). O(ring build).
+    public func removing(_ node: NodeID) -> Ring {
+        Ring(members: members.filter { $0.id != node }, replicationFactor: replicationFactor)
+    }
+
+    /// The replicas of `token` in `future` that are not replicas of it in this ring:
+    /// the pending replicas a write must also reach while the ring moves toward
+    /// `future` (e.g. while a node is leaving). O(log V + log V').
+    public func pendingReplicas(for token: Token, toward future: Ring) -> [NodeID] {
+        let now = replicas(for: token)
+        return future.replicas(for: token).filter { !now.contains($0) }
+    }
+
     /// The ranges whose replica sets differ between `self` (old) and `newer`, merged
     /// where adjacent ranges have the same change. O((V + V') log(V + V')).
     ///

@@ -47,5 +47,15 @@ public struct TokenRange: Hashable, Sendable, CustomStringConvertible {
         return pieces
     }
 
+    /// The range as at most two closed token intervals, the form a storage scan takes
+    /// (`StorageEngine.scan(tokens:)`); empty pieces are left out.
+    public var closedPieces: [ClosedRange<Token>] {
+        unwrapped.compactMap { piece in
+            if piece.includesMin { return piece.lower...piece.upper }
+            guard piece.lower < piece.upper else { return nil }
+            return Token(rawValue: piece.lower.rawValue + 1)...piece.upper
+        }
+    }
+
     public var description: String { "(\(start), \(end)]" }
 }

@@ -28,13 +28,11 @@ public actor VnodeRange {
     /// a replica missing a delete differs).
     public func buildTree(nowMillis: UInt64? = nil) async throws(KVError) -> MerkleTree {
         var tree = MerkleTree(range: range, depth: depth)
-        for piece in range.unwrapped {
-            let lower = piece.includesMin ? piece.lower : Token(rawValue: piece.lower.rawValue &+ 1)
-            guard piece.includesMin || piece.lower < piece.upper else { continue }
+        for tokens in range.closedPieces {
             for shard in replica.shards {
                 var cursor: ScanCursor?
                 repeat {
-                    let page = try await shard.engine.scan(tokens: lower...piece.upper, after: cursor, limit: 4096)
+                    let page = try await shard.engine.scan(tokens: tokens, after: cursor, limit: 4096)
                     for e in page.entries { _ = tree.add(key: e.key, record: e.record) }
                     cursor = page.resume
                 } while cursor != nil

@@ -27,7 +27,9 @@ extension CoordinatorError {
 
 /// The `KeyValueService` of a cluster node: every request goes through the node's
 /// `Coordinator` (replicas chosen on the ring, quorums, read repair, hints), so the
-/// HTTP item API and RESP speak to the cluster, not to one machine's disk.
+/// HTTP item API and RESP speak to the cluster, not to one machine's disk. Once the
+/// node has left its cluster (`Node.hasLeft`) every request fails with `KVError.closed`
+/// (HTTP 503).
 public final class ClusterService: KeyValueService {
     /// The node behind the service.
     public let node: Node
@@ -45,7 +47,7 @@ public final class ClusterService: KeyValueService {
 
     /// Reads through the coordinator at `consistency` (`default`: the configured read level).
     public func read(_ key: Key, consistency: ReadConsistency) async throws(KVError) -> Record? {
-        guard accepting.load(ordering: .relaxed) else { throw .closed }
+        guard isAccepting else { throw .closed }
         do throws(CoordinatorError) {
             return try await node.coordinator.read(key, consistency: consistency.level)
         } catch {
@@ -62,7 +64,7 @@ public final class ClusterService: KeyValueService {
     public func write(_ key: Key, value: Value?, expiresAtMillis: UInt64?, consistency: ReadConsistency) async throws(KVError)
         -> Timestamp
     {
-        guard accepting.load(ordering: .relaxed) else { throw .closed }
+        guard isAccepting else { throw .closed }
         do throws(CoordinatorError) {
             return try await node.coordinator.write(
                 key, value: value, expiresAtMillis: expiresAtMillis, consistency: consistency.level)
@@ -74,7 +76,7 @@ public final class ClusterService: KeyValueService {
     /// One timestamp for all items, each item coordinated on its own replica set
     /// (concurrently); the first failure is reported.
     public func writeMany(_ items: [(Key, Value)]) async throws(KVError) -> Timestamp {
-        guard accepting.load(ordering: .relaxed) else { throw .closed }
+        guard isAccepting else { throw .closed }
         let coordinator = node.coordinator
         let timestamp = coordinator.clock.next()
         let failure: KVError? = await withTaskGroup(of: KVError?.self) { group in
@@ -97,11 +99,13 @@ public final class ClusterService: KeyValueService {
         return timestamp
     }
 
+    /// Whether client requests are taken: not stopped, and the node has not left.
+    private var isAccepting: Bool { accepting.load(ordering: .relaxed) && !node.hasLeft }
+
     /// This node's shards and stored entries.
     public func statistics() async -> ServiceStatistics {
         ServiceStatistics(
-            shards: node.replica.shards.count, storedEntries: await node.replica.storedEntries(),
-            accepting: accepting.load(ordering: .relaxed))
+            shards: node.replica.shards.count, storedEntries: await node.replica.storedEntries(), accepting: isAccepting)
     }
 
     /// Stops taking requests (the node itself is closed by cancelling its run).
@@ -110,7 +114,9 @@ public final class ClusterService: KeyValueService {
 
 extension ClusterService {
     /// `GET /api/v1/cluster`: the ring and every known node's state as this node sees it,
-    /// plus the coordinator's and the hint log's counters. Cost: O(nodes + vnodes).
+    /// plus the coordinator's and the hint log's counters. Nodes that are `leaving` or have
+    /// `left` are listed with that status (left ones until `leftRetentionMillis` passes).
+    /// Cost: O(nodes + vnodes).
     public func describe() async -> [UInt8] {
         let snapshot = node.view.snapshot
         let ownership = snapshot.ring.primaryOwnership
@@ -120,13 +126,23 @@ extension ClusterService {
         var phis: [NodeID: Double] = [:]
         for id in snapshot.states.keys where id != node.id { phis[id] = await node.gossiper.phi(of: id) }
         var json = JSONWriter(capacity: 1024)
+        let foreignGossip = await node.gossiper.foreignMessages
+        let decommission = await node.decommissionProgress
         json.beginObject()
         json.key("node"); json.string(node.id.name)
+        // This node's own decommission, if one was asked for (details: /api/v1/cluster/decommission).
+        json.key("decommission"); json.string(decommission?.phase.rawValue ?? "none")
+        json.key("cluster_name"); json.string(node.settings.cluster.name)
+        json.key("foreign_gossip_dropped"); json.integer(foreignGossip)
         json.key("ring")
         json.beginObject()
         json.key("replication_factor"); json.integer(Int64(snapshot.ring.replicationFactor))
         json.key("members"); json.integer(Int64(snapshot.ring.members.count))
         json.key("vnodes"); json.integer(Int64(snapshot.ring.tokens.count))
+        if let pending = snapshot.pendingRing {
+            // While a node is leaving: the ring it leaves behind.
+            json.key("pending_members"); json.integer(Int64(pending.members.count))
+        }
         json.key("ownership_permille")
         json.beginObject()
         for member in snapshot.ring.members {
@@ -167,6 +183,8 @@ extension ClusterService {
         json.key("delivered"); json.integer(hints.delivered)
         json.key("dropped_full"); json.integer(hints.droppedFull)
         json.key("dropped_expired"); json.integer(hints.droppedExpired)
+        json.key("handed_off"); json.integer(hints.handedOff)
+        json.key("dropped_left"); json.integer(hints.droppedLeft)
         json.key("queued")
         json.beginObject()
         for (id, count) in queued.sorted(by: { $0.key < $1.key }) { json.key(id.name); json.integer(Int64(count)) }

@@ -8,6 +8,8 @@ import KVCore
 /// DELETE /api/v1/item?key=user:1                                         → 200 {"deleted":true}
 /// GET    /api/v1/health                                                  → 200 {"status":"ok",…} | 503
 /// GET    /api/v1/cluster                                                 → 200 ring and node states (cluster mode) | 404
+/// POST   /api/v1/cluster/decommission                                    → 202 | 409 (cluster mode; `DecommissionAPI`)
+/// GET    /api/v1/cluster/decommission?wait_ms=N                          → 200 decommission progress
 /// ```
 ///
 /// `consistency` (a query parameter on any item request) is `one`/`eventual`,
@@ -22,7 +24,8 @@ import KVCore
 ///
 /// Errors are `{"error": "...", "code": "..."}`: 400 malformed input, 404 no
 /// such key or route, 405 wrong method (with `Allow`), 413 key or value over
-/// `Limits`, 429 overloaded, 503 shutting down or quorum not reached, 500 storage failure.
+/// `Limits`, 429 overloaded, 503 shutting down (or the node has left its cluster) or
+/// quorum not reached, 500 storage failure.
 public struct ItemAPI<Service: KeyValueService>: Sendable {
     /// The node (or coordinator) requests are answered from.
     public let service: Service
@@ -30,6 +33,8 @@ public struct ItemAPI<Service: KeyValueService>: Sendable {
     public var maxTTLSeconds: Int64 = 315_360_000
     /// Produces the `/api/v1/cluster` JSON (set in cluster mode; nil answers 404).
     public var clusterStatus: (@Sendable () async -> [UInt8])?
+    /// Answers `/api/v1/cluster/decommission` (set in cluster mode; nil answers 404).
+    public var decommission: DecommissionAPI?
 
     public init(service: Service) {
         self.service = service
@@ -54,6 +59,12 @@ public struct ItemAPI<Service: KeyValueService>: Sendable {
             case .get, .head: return .json(.ok, await clusterStatus())
             default: return Self.methodNotAllowed(request.method, allow: "GET, HEAD")
             }
+        }
+        if path == "/api/v1/cluster/decommission" {
+            guard let decommission else {
+                return .error(.notFound, code: "not_a_cluster", message: "this node runs alone (no [cluster] enabled)")
+            }
+            return await decommission.respond(to: request)
         }
         if path == "/api/v1/health" {
             switch request.method {
@@ -229,7 +240,9 @@ public enum APIError: Error, Sendable, Equatable {
             case .valueTooLarge: return .error(.payloadTooLarge, code: "value_too_large", message: error.description)
             case .invalidArgument: return .error(.badRequest, code: "invalid_argument", message: error.description)
             case .overloaded: return .error(.tooManyRequests, code: "overloaded", message: error.description)
-            case .closed: return .error(.serviceUnavailable, code: "unavailable", message: "the node is shutting down")
+            case .closed:
+                return .error(
+                    .serviceUnavailable, code: "unavailable", message: "the node is shutting down or has left its cluster")
             case .quorumNotReached(let needed, let answered):
                 var json = JSONWriter()
                 json.beginObject()

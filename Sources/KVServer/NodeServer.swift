@@ -34,6 +34,11 @@ public enum ServerError: Error, Sendable, CustomStringConvertible {
 /// await served
 /// ```
 ///
+/// A cluster node that is decommissioned (`POST /api/v1/cluster/decommission`) refuses
+/// client requests once it has left (503), keeps answering the decommission's progress
+/// for `DecommissionSettings.exitDelayMillis`, then shuts the server down by itself
+/// (`run()` returns: `kvd serve` exits 0).
+///
 /// Shutdown is graceful: the listeners stop accepting, idle connections close at
 /// once, connections in the middle of a request finish it (their response says
 /// `Connection: close`) within `shutdownGraceMillis`, then every engine is closed
@@ -141,13 +146,23 @@ public final class NodeServer: Sendable {
     /// handler returned, engines closed, and the loop group stopped if owned.
     public func run() async {
         if let node {
-            await serve(node, clusterStatus: nil)
+            await serve(node, clusterStatus: nil, decommission: nil)
             await node.close()
         } else if let cluster {
             // The node's loops (gossip, hints) run beside the listeners; cancelling them closes the node.
+            // The node's run ends by itself once it has left the cluster: the server then follows.
+            let exitDelay = Duration.milliseconds(Int64(cluster.node.settings.cluster.decommission.exitDelayMillis))
             await withTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { await cluster.node.run() }
-                await serve(cluster, clusterStatus: { await cluster.describe() })
+                tasks.addTask {
+                    await cluster.node.run()
+                    guard cluster.node.hasLeft else { return }
+                    cluster.stopAccepting()
+                    self.logger.notice("node \(cluster.node.id) has left its cluster; the server stops")
+                    try? await Task.sleep(for: exitDelay)
+                    self.shutdown()
+                }
+                await serve(
+                    cluster, clusterStatus: { await cluster.describe() }, decommission: DecommissionAPI(node: cluster.node))
                 cluster.stopAccepting()
                 tasks.cancelAll()
             }
@@ -158,10 +173,11 @@ public final class NodeServer: Sendable {
 
     /// Runs the HTTP and RESP listeners over `service` until they are shut down.
     private func serve<Service: KeyValueService>(
-        _ service: Service, clusterStatus: (@Sendable () async -> [UInt8])?
+        _ service: Service, clusterStatus: (@Sendable () async -> [UInt8])?, decommission: DecommissionAPI?
     ) async {
         var api = ItemAPI(service: service)
         api.clusterStatus = clusterStatus
+        api.decommission = decommission
         let http = HTTPConnectionHandler(api: api, settings: settings.http, counters: counters, tracker: tracker)
         let commitMode: String
         switch settings.storage.commitMode {

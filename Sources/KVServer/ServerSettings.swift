@@ -64,7 +64,8 @@ public struct ServerSettings: Sendable, Equatable {
 }
 
 /// How a node takes part in a cluster (the `[cluster]` table; flags `--node-id`,
-/// `--rpc-port`, `--seeds`, `--replication-factor` override it and turn it on).
+/// `--rpc-port`, `--seeds`, `--replication-factor`, `--cluster-name` override it and
+/// turn it on). The cluster's name is `settings.name` (`[cluster] name`, default "kvd").
 public struct ClusterMembership: Sendable, Equatable {
     /// Run as a cluster member (replicated through the ring). Default false.
     public var enabled: Bool
@@ -76,7 +77,8 @@ public struct ClusterMembership: Sendable, Equatable {
     public var seeds: [KVCluster.NodeAddress]
     /// The node's rack. Default none.
     public var rack: String?
-    /// Ring, gossip, quorum and hint settings (defaults: N=3, W=R=quorum, 1 s gossip, 3 h hints).
+    /// Cluster name, ring, gossip, quorum, hint and decommission settings (defaults: name
+    /// "kvd", N=3, W=R=quorum, 1 s gossip, 3 h hints).
     public var settings: ClusterSettings
 
     public init(

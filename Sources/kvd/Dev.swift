@@ -92,7 +92,16 @@ struct Dev: AsyncParsableCommand {
         fflush(nil)  // stdout may be a pipe (fully buffered): show the ports now
         request.attach(servers)
         await withDiscardingTaskGroup { tasks in
-            for server in servers { tasks.addTask { await server.run() } }
+            for server in servers {
+                tasks.addTask {
+                    await server.run()
+                    // A node that was decommissioned stops alone; the others go on.
+                    if let node = server.clusterNode, node.hasLeft {
+                        print("\(node.id) has left the cluster and stopped")
+                        fflush(nil)
+                    }
+                }
+            }
             // "Ready" means every node's ring holds every node: before gossip has converged, a
             // write at `all` would reach only the replicas its coordinator knows of.
             let converged = await Self.waitForConvergence(of: servers, timeout: .seconds(15))

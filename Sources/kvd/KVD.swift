@@ -13,7 +13,7 @@ struct KVD: AsyncParsableCommand {
         commandName: "kvd",
         abstract: "kvd: a leaderless, Dynamo-style distributed key-value store.",
         version: kvdVersion,
-        subcommands: [Serve.self, Dev.self])
+        subcommands: [Serve.self, Dev.self, Decommission.self])
 }
 
 /// `kvd serve`: runs one node — alone, or as a cluster member — until SIGTERM or SIGINT.
@@ -45,6 +45,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Copies of every key, N (overrides [cluster] replication_factor; turns cluster mode on).")
     var replicationFactor: Int?
 
+    @Option(name: .long, help: "Cluster name; gossip from another cluster is dropped (overrides [cluster] name; turns cluster mode on).")
+    var clusterName: String?
+
     func run() async throws {
         var settings = ServerSettings()
         if let config {
@@ -75,6 +78,11 @@ struct Serve: AsyncParsableCommand {
         if let replicationFactor {
             guard replicationFactor >= 1 else { throw ValidationError("--replication-factor must be at least 1") }
             settings.cluster.settings.ring.replicationFactor = replicationFactor
+            settings.cluster.enabled = true
+        }
+        if let clusterName {
+            guard !clusterName.isEmpty else { throw ValidationError("--cluster-name must not be empty") }
+            settings.cluster.settings.name = clusterName
             settings.cluster.enabled = true
         }
 

@@ -33,7 +33,11 @@ struct ClusterConfigTests {
             write_consistency = "all"
             read_consistency = "eventual"
             rack = "r1"
+            name = "prod-eu"
             """)
+        #expect(s.cluster.settings.name == "prod-eu")
+        #expect(try ServerSettings.parse(toml: "[cluster]\nenabled = true").cluster.settings.name == "kvd")
+        #expect(throws: ConfigError.self) { try ServerSettings.parse(toml: "[cluster]\nname = \"\"") }
         #expect(s.cluster.seeds == [NodeAddress(host: "10.0.0.1", port: 7000), NodeAddress(host: "::1", port: 7001)])
         #expect(s.cluster.settings.ring.replicationFactor == 5)
         #expect(s.cluster.settings.quorum.writeConsistency == .all)

@@ -157,6 +157,9 @@ struct ClusterProcessTests {
             }
             #expect(missing.isEmpty, "lost through port \(port): \(missing)")
         }
+        // `kvd decommission` against a real `kvd serve`: three nodes at N = 3 cannot lose one.
+        let refused = try await DecommissionHTTPTests.kvd(["decommission", "--http", "127.0.0.1:\(members[1].httpPort)"])
+        #expect(refused.status == 1 && refused.err.contains("too_few_nodes"), "\(refused.err)")
         for m in members where m.process.isRunning { m.kill(SIGTERM) }
     }
 

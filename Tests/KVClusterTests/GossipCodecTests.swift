@@ -36,15 +36,19 @@ import Testing
         let bytes = GossipCodec.encode(Self.messages[2])
         #expect(throws: GossipCodecError.trailingBytes(1)) { try GossipCodec.decode(bytes + [0]) }
         var badFormat = bytes
-        badFormat[0] = 2
-        #expect(throws: GossipCodecError.unsupportedFormat(2)) { try GossipCodec.decode(badFormat) }
+        badFormat[0] = 3
+        #expect(throws: GossipCodecError.unsupportedFormat(3)) { try GossipCodec.decode(badFormat) }
+        // Format 1 (before messages carried the cluster name) is refused.
+        badFormat[0] = 1
+        #expect(throws: GossipCodecError.unsupportedFormat(1)) { try GossipCodec.decode(badFormat) }
         var badKind = bytes
         badKind[1] = 9
         #expect(throws: GossipCodecError.self) { try GossipCodec.decode(badKind) }
         // A count claiming far more elements than bytes left.
         var w = ByteWriter()
+        w.write(UInt8(2))
         w.write(UInt8(1))
-        w.write(UInt8(1))
+        w.write(lengthPrefixed: Array("kvd".utf8))
         w.write(lengthPrefixed: Array("a".utf8))
         w.write(lengthPrefixed: Array("h".utf8))
         w.write(littleEndian: UInt16(1))

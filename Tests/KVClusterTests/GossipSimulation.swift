@@ -29,11 +29,14 @@ struct GossipSimulation {
             tokens: Ring.defaultTokens(for: id(i), count: 8))
     }
 
-    /// `count` nodes that know only themselves; `seeds` node indices are the seeds.
-    init(count: Int, seeds: [Int] = [0], seed: UInt64 = 1) {
+    /// `count` nodes that know only themselves; `seeds` node indices are the seeds; node i
+    /// belongs to cluster `clusterNames[i]` (default: all to the default cluster).
+    init(count: Int, seeds: [Int] = [0], seed: UInt64 = 1, clusterNames: [String] = []) {
         rng = SeededRandom(seed: seed)
         nodes = (0..<count).map {
-            GossipInstance(local: Self.state($0), seeds: seeds.map(Self.address))
+            GossipInstance(
+                local: Self.state($0), seeds: seeds.map(Self.address),
+                clusterName: $0 < clusterNames.count ? clusterNames[$0] : ClusterSettings.defaultName)
         }
         events = Array(repeating: [], count: count)
         for i in 0..<count { indexOf[Self.address(i)] = i }

@@ -105,6 +105,10 @@ extension ServerSettings {
 
         var cluster = try root.table("cluster")
         if let v = try cluster.bool("enabled") { s.cluster.enabled = v }
+        if let v = try cluster.string("name") {
+            guard !v.isEmpty else { throw .invalidValue(key: "cluster.name", reason: "must not be empty") }
+            s.cluster.settings.name = v
+        }
         if let v = try cluster.string("node_id") {
             guard !v.isEmpty else { throw .invalidValue(key: "cluster.node_id", reason: "must not be empty") }
             s.cluster.nodeID = v

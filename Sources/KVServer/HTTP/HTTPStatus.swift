@@ -16,6 +16,8 @@ public struct HTTPStatus: Sendable, Equatable, Hashable {
     public static let ok = HTTPStatus(code: 200, reason: "OK")
     /// 201 Created.
     public static let created = HTTPStatus(code: 201, reason: "Created")
+    /// 202 Accepted.
+    public static let accepted = HTTPStatus(code: 202, reason: "Accepted")
     /// 400 Bad Request.
     public static let badRequest = HTTPStatus(code: 400, reason: "Bad Request")
     /// 404 Not Found.
@@ -24,6 +26,8 @@ public struct HTTPStatus: Sendable, Equatable, Hashable {
     public static let methodNotAllowed = HTTPStatus(code: 405, reason: "Method Not Allowed")
     /// 408 Request Timeout.
     public static let requestTimeout = HTTPStatus(code: 408, reason: "Request Timeout")
+    /// 409 Conflict.
+    public static let conflict = HTTPStatus(code: 409, reason: "Conflict")
     /// 413 Content Too Large.
     public static let payloadTooLarge = HTTPStatus(code: 413, reason: "Content Too Large")
     /// 414 URI Too Long.

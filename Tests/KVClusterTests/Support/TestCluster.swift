@@ -20,8 +20,13 @@ final class TestWallClock: WallClock {
 final class TestCluster: @unchecked Sendable {
     static let loops = EventLoopGroup(settings: RuntimeSettings(loopCount: 2, pinThreads: false))
 
-    let network = InMemoryNetwork()
+    let network: InMemoryNetwork
     let root: String
+    /// Node ids are `<prefix><i>`; node i listens on `mem:<firstPort + i>`.
+    let prefix: String
+    let firstPort: UInt16
+    /// The RPC ports every node is seeded with.
+    let seedPorts: [UInt16]
     private(set) var nodes: [Node] = []
     private var runs: [Task<Void, Never>] = []
     let clocks: [TestWallClock]
@@ -35,7 +40,8 @@ final class TestCluster: @unchecked Sendable {
                 minStdDeviationMillis: 20, acceptableHeartbeatPauseMillis: 150, firstHeartbeatEstimateMillis: 40,
                 maxIntervalMillis: 2000),
             quorum: QuorumSettings(writeTimeoutMillis: 500, readTimeoutMillis: 500),
-            hints: HintSettings(deliveryIntervalMillis: 50))
+            hints: HintSettings(deliveryIntervalMillis: 50),
+            decommission: DecommissionSettings(announceTimeoutMillis: 5000, exitDelayMillis: 1500))
     }
 
     static func storage() -> StorageSettings {
@@ -47,22 +53,31 @@ final class TestCluster: @unchecked Sendable {
     }
 
     /// Starts `count` nodes; node i's clock is skewed by `skewMillis[i]` (default none).
-    init(count: Int, settings: ClusterSettings = TestCluster.settings(), skewMillis: [Int64] = []) async throws {
+    /// Several clusters may share one `network` with distinct `prefix`es and `firstPort`s.
+    init(
+        count: Int, settings: ClusterSettings = TestCluster.settings(), skewMillis: [Int64] = [],
+        network: InMemoryNetwork = InMemoryNetwork(), prefix: String = "n", firstPort: UInt16 = 100,
+        seedPorts: [UInt16]? = nil
+    ) async throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("kvcluster-\(UUID().uuidString)").path
         self.settings = settings
+        self.network = network
+        self.prefix = prefix
+        self.firstPort = firstPort
+        self.seedPorts = seedPorts ?? [firstPort]
         clocks = (0..<count).map { TestWallClock(offsetMillis: $0 < skewMillis.count ? skewMillis[$0] : 0) }
         for i in 0..<count { try await startNode(i) }
     }
 
     private func nodeSettings(_ i: Int) -> NodeSettings {
         NodeSettings(
-            id: NodeID("n\(i)"), rpcAddress: NodeAddress(host: "mem", port: UInt16(100 + i)),
-            seeds: [NodeAddress(host: "mem", port: 100)], dataDirectory: root + "/n\(i)", storage: Self.storage(),
-            cluster: settings)
+            id: NodeID("\(prefix)\(i)"), rpcAddress: NodeAddress(host: "mem", port: firstPort + UInt16(i)),
+            seeds: seedPorts.map { NodeAddress(host: "mem", port: $0) }, dataDirectory: root + "/n\(i)",
+            storage: Self.storage(), cluster: settings)
     }
 
     private func startNode(_ i: Int) async throws {
-        var logger = Logger(label: "n\(i)")
+        var logger = Logger(label: "\(prefix)\(i)")
         logger.logLevel = .error
         let node = try await Node.start(
             settings: nodeSettings(i), network: network, loops: [Self.loops.loops[i % 2]], wallClock: clocks[i],
@@ -79,6 +94,9 @@ final class TestCluster: @unchecked Sendable {
         runs[i].cancel()
         await runs[i].value
     }
+
+    /// Waits until node i's `run()` has returned (by itself, e.g. after it left the cluster).
+    func waitUntilRunEnds(_ i: Int) async { await runs[i].value }
 
     /// Starts node i again on its data directory (a restart: a new generation).
     func restartNode(_ i: Int) async throws { try await startNode(i) }
