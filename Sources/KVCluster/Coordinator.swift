@@ -63,8 +63,9 @@ public struct CoordinatorCounters: Sendable, Equatable {
 ///   used to repair), and replicas reject writes stamped that far ahead; so a node
 ///   whose clock runs far ahead cannot make its writes win (see `NodeClock`).
 ///
-/// Cost per request: one lock for the ring snapshot, one task per remote replica, one
-/// RPC each; the local replica is called directly.
+/// Cost per request: one lock for the ring snapshot and one RPC per remote replica; the
+/// local replica is called directly. A write starts no task (remote answers are recorded
+/// by completion callbacks, `RPCEndpoint.start`); a read at R = 2 starts none either.
 public final class Coordinator: Sendable {
     public let local: NodeID
     public let view: ClusterView
@@ -130,82 +131,65 @@ public final class Coordinator: Sendable {
             counters.withLock { $0.unavailable += 1 }
             throw .cluster(.unavailable(needed: max(1, required), alive: 0))
         }
-        let targets = snapshot.ring.writeTargets(for: token, isUp: snapshot.isUp)
         // Success as soon as W (+ pending) acks are in; failure only once every replica
         // answered or timed out, so the error says how many did answer.
-        let round = ReplicaRound(WriteTracker(replicas: replicas + pending, required: required)) { t in
+        let round = ReplicaRound(WriteTracker(replicas: pending.isEmpty ? replicas : replicas + pending, required: required)) { t in
             t.acknowledged >= t.required || t.isComplete ? t.result : nil
         }
         let timeout = Duration.milliseconds(Int64(settings.quorum.writeTimeoutMillis))
-        let now = clock.nowMillis()
 
         // Down replicas: counted as failed at once; their write goes to a stand-in or stays here as a hint.
-        var standInFor: [NodeID: NodeID] = [:]
-        for t in targets { if let down = t.hintFor { standInFor[down] = t.node } }
-        for r in replicas where !snapshot.isUp(r) {
-            round.update { $0.recordFailure(from: r, reason: "down") }
-            if let standIn = standInFor[r], let address = snapshot.address(of: standIn), standIn != local {
-                counters.withLock { $0.hintsToStandIns += 1 }
-                let payload = ClusterCodec.encode(ReplicaWrite(entries: entries, hintFor: r))
-                LoopTask.start { [self] in
-                    do throws(TransportError) {
-                        _ = try await endpoint.call(
-                            address.transport, method: ClusterMethod.replicaWrite.rawValue, payload: payload,
-                            timeout: timeout)
-                    } catch {
-                        await keepHint(entries, for: r, downSince: snapshot.downSinceMillis[r] ?? now)
+        if !replicas.allSatisfy(snapshot.isUp) {
+            let now = clock.nowMillis()
+            var standInFor: [NodeID: NodeID] = [:]
+            for t in snapshot.ring.writeTargets(for: token, isUp: snapshot.isUp) {
+                if let down = t.hintFor { standInFor[down] = t.node }
+            }
+            for r in replicas where !snapshot.isUp(r) {
+                round.update { $0.recordFailure(from: r, reason: "down") }
+                let downSince = snapshot.downSinceMillis[r] ?? now
+                if let standIn = standInFor[r], let address = snapshot.address(of: standIn), standIn != local {
+                    counters.withLock { $0.hintsToStandIns += 1 }
+                    let payload = ClusterCodec.encode(ReplicaWrite(entries: entries, hintFor: r))
+                    await endpoint.start(
+                        address.transport, method: ClusterMethod.replicaWrite.rawValue, payload: payload, timeout: timeout
+                    ) { [self] result in
+                        if case .failure = result { LoopTask.start { await self.keepHint(entries, for: r, downSince: downSince) } }
                     }
+                } else {
+                    Task { await keepHint(entries, for: r, downSince: downSince) }
                 }
-            } else {
-                Task { await keepHint(entries, for: r, downSince: snapshot.downSinceMillis[r] ?? now) }
             }
         }
         // Down pending replicas: failed at once, hinted here (no stand-in: they are not replicas yet).
         for r in pending where !snapshot.isUp(r) {
             round.update { $0.recordFailure(from: r, reason: "down") }
-            Task { await keepHint(entries, for: r, downSince: snapshot.downSinceMillis[r] ?? now) }
+            let downSince = snapshot.downSinceMillis[r] ?? clock.nowMillis()
+            Task { await keepHint(entries, for: r, downSince: downSince) }
         }
-        // Up replicas, natural and pending: the local one is applied in place, the others by RPC.
+        // Up replicas, natural and pending: the remote ones first, by RPC whose answers are
+        // recorded as they come (no task per replica); then the local one, in place.
         let payload = ClusterCodec.encode(ReplicaWrite(entries: entries))
         var applyLocally = false
-        var remote: [(NodeID, NodeAddress)] = []
-        for r in replicas + pending where snapshot.isUp(r) {
+        for r in pending.isEmpty ? replicas : replicas + pending where snapshot.isUp(r) {
             if r == local {
                 applyLocally = true
             } else if let address = snapshot.address(of: r) {
-                remote.append((r, address))
+                await endpoint.start(
+                    address.transport, method: ClusterMethod.replicaWrite.rawValue, payload: payload, timeout: timeout
+                ) { [self] result in recordRemoteWrite(result, from: r, entries: entries, round: round) }
             } else {
                 round.update { $0.recordFailure(from: r, reason: "no address") }
             }
         }
-        // Each remote replica but one gets a task of its own; the last remote call runs in
-        // this task, and so does the local write when it is only a memtable insert
-        // (`periodic` commit). A `sync` local write waits for an fsync, so it gets a task
-        // and overlaps the remote call. A write thus starts N − 2 tasks (N − 1 in sync mode).
-        for (r, address) in remote.dropLast() {
-            LoopTask.start { [self] in
-                await send(payload, to: r, at: address, entries: entries, timeout: timeout, round: round)
-            }
-        }
-        if applyLocally {
-            if localWriteWaitsForDisk && !remote.isEmpty {
-                LoopTask.start { [self] in await applyLocal(entries, round: round) }
-            } else {
-                await applyLocal(entries, round: round)
-            }
-        }
-        if let (r, address) = remote.last {
-            await send(payload, to: r, at: address, entries: entries, timeout: timeout, round: round)
-        }
+        // A `sync` local write waits here for its fsync while the remote ones go on.
+        if applyLocally { await applyLocal(entries, round: round) }
         let outcome = await round.wait()
         if case .failure(let error) = outcome {
             counters.withLock { $0.unavailable += 1 }
             throw .cluster(error)
         }
     }
-
-    /// Whether a local write waits for an fsync (commit mode `sync`).
-    private var localWriteWaitsForDisk: Bool { replica.shards[0].engine.settings.commitMode == .sync }
 
     /// Applies a write to this node's replica and records the outcome.
     private func applyLocal(_ entries: [Entry], round: ReplicaRound<WriteTracker, Result<Void, ClusterError>>) async {
@@ -217,20 +201,19 @@ public final class Coordinator: Sendable {
         }
     }
 
-    /// Sends a replica write to `r` and records the outcome; a failure leaves a hint here.
-    private func send(
-        _ payload: [UInt8], to r: NodeID, at address: NodeAddress, entries: [Entry], timeout: Duration,
+    /// Records a remote replica's answer to a write; a failure leaves a hint here.
+    private func recordRemoteWrite(
+        _ result: Result<[UInt8], TransportError>, from r: NodeID, entries: [Entry],
         round: ReplicaRound<WriteTracker, Result<Void, ClusterError>>
-    ) async {
-        do throws(TransportError) {
-            _ = try await endpoint.call(
-                address.transport, method: ClusterMethod.replicaWrite.rawValue, payload: payload, timeout: timeout)
+    ) {
+        switch result {
+        case .success:
             round.update { $0.recordAck(from: r) }
-        } catch {
+        case .failure(let error):
             round.update { $0.recordFailure(from: r, reason: error.description) }
             // A clock-skew rejection is final: a hint would be rejected the same way.
             if case .remote(let message) = error, message.contains("clock skew") { return }
-            await keepHint(entries, for: r, downSince: nil)
+            LoopTask.start { await self.keepHint(entries, for: r, downSince: nil) }
         }
     }
 

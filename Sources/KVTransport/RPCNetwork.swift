@@ -1,3 +1,5 @@
+import KVRuntime
+
 /// Where a node listens for RPC: an IPv4 host and a port. In the in-memory network the
 /// pair is just a name.
 public struct NodeAddress: Hashable, Sendable, CustomStringConvertible {
@@ -50,6 +52,22 @@ public protocol RPCNetwork: Sendable {
         async throws(TransportError) -> any RPCEndpoint
 }
 
+extension RPCEndpoint {
+    /// `start` as a task that awaits `call` (preferring the caller's event loop, if any).
+    public func start(
+        _ peer: NodeAddress, method: UInt16, payload: [UInt8], timeout: Duration,
+        completion: @escaping @Sendable (Result<[UInt8], TransportError>) -> Void
+    ) async {
+        Task(executorPreference: EventLoop.current?.taskExecutor) {
+            do throws(TransportError) {
+                completion(.success(try await self.call(peer, method: method, payload: payload, timeout: timeout)))
+            } catch {
+                completion(.failure(error))
+            }
+        }
+    }
+}
+
 extension RPCNetwork {
     /// Every request runs as a task of its own.
     public func join(_ address: NodeAddress, handler: @escaping RPCHandler) async throws(TransportError)
@@ -70,6 +88,14 @@ public protocol RPCEndpoint: AnyObject, Sendable {
     /// request in flight), `.remote` (the peer's handler failed), `.closed` (this endpoint closed).
     func call(_ peer: NodeAddress, method: UInt16, payload: [UInt8], timeout: Duration) async throws(TransportError)
         -> [UInt8]
+
+    /// Sends a request and returns once it is on its way; `completion` gets what `call`
+    /// would have returned, exactly once, at most `timeout` later. For callers that
+    /// collect several answers without a task per request.
+    func start(
+        _ peer: NodeAddress, method: UInt16, payload: [UInt8], timeout: Duration,
+        completion: @escaping @Sendable (Result<[UInt8], TransportError>) -> Void
+    ) async
 
     /// Sends a one-way message (no response, no delivery guarantee).
     func send(_ peer: NodeAddress, method: UInt16, payload: [UInt8]) async throws(TransportError)

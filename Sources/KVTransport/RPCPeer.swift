@@ -14,8 +14,11 @@ public actor RPCPeer {
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.unownedExecutor }
 
+    /// What a response (or failure) completes.
+    public typealias Completion = @Sendable (Result<[UInt8], TransportError>) -> Void
+
     private struct Pending {
-        let continuation: CheckedContinuation<Result<[UInt8], TransportError>, Never>
+        let complete: Completion
         let timer: LoopTimer
         let connection: ObjectIdentifier
     }
@@ -45,28 +48,55 @@ public actor RPCPeer {
     /// Sends a request and waits for the response, at most `timeout`. Connects first if
     /// needed; while backing off after failed connects it fails fast with `.unreachable`.
     public func call(method: UInt16, payload: [UInt8], timeout: Duration) async throws(TransportError) -> [UInt8] {
-        let frameSize = RPCFrame.headerBytes + payload.count + RPCFrame.trailerBytes
+        let connection = try await ready(payloadBytes: payload.count)
+        let outcome = await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<[UInt8], TransportError>, Never>) in
+            register(method: method, payload: payload, timeout: timeout, on: connection) { continuation.resume(returning: $0) }
+        }
+        return try outcome.get()
+    }
+
+    /// Sends a request and returns once it is queued (after connecting, if needed);
+    /// `completion` runs once, on this peer's loop, with the response or the error —
+    /// at most `timeout` later. Saves the caller a task when it does not wait for this
+    /// one answer (a coordinator collecting W of N acks).
+    public func start(method: UInt16, payload: [UInt8], timeout: Duration, completion: @escaping Completion) async {
+        let connection: TCPConnection
+        do throws(TransportError) {
+            connection = try await ready(payloadBytes: payload.count)
+        } catch {
+            completion(.failure(error))
+            return
+        }
+        register(method: method, payload: payload, timeout: timeout, on: connection, completion)
+    }
+
+    /// A connection that can take a frame of `payloadBytes` now.
+    private func ready(payloadBytes: Int) async throws(TransportError) -> TCPConnection {
+        let frameSize = RPCFrame.headerBytes + payloadBytes + RPCFrame.trailerBytes
         guard frameSize - 4 <= settings.maxFrameBytes else {
             throw .badFrame(.frameTooLarge(length: UInt32(clamping: frameSize - 4), limit: settings.maxFrameBytes))
         }
         let connection = try await connected()
         try await connection.waitUntilWritable()
+        return connection
+    }
+
+    /// Queues the request frame and arms its timeout.
+    private func register(
+        method: UInt16, payload: [UInt8], timeout: Duration, on connection: TCPConnection, _ complete: @escaping Completion
+    ) {
         let id = nextRequestID
         nextRequestID &+= 1
-        let frame = RPCFrame(kind: .request, method: method, requestID: id, payload: payload).encoded()
-        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[UInt8], TransportError>, Never>) in
-            do throws(TransportError) {
-                try connection.enqueue(frame)
-            } catch {
-                continuation.resume(returning: .failure(error))
-                return
-            }
-            let timer = loop.schedule(after: timeout) { [loop] in
-                Task(executorPreference: loop.taskExecutor) { await self.expire(id, method: method) }
-            }
-            pending[id] = Pending(continuation: continuation, timer: timer, connection: ObjectIdentifier(connection))
+        do throws(TransportError) {
+            try connection.enqueue(RPCFrame(kind: .request, method: method, requestID: id, payload: payload).encoded())
+        } catch {
+            complete(.failure(error))
+            return
         }
-        return try outcome.get()
+        let timer = loop.schedule(after: timeout) { [loop] in
+            Task(executorPreference: loop.taskExecutor) { await self.expire(id, method: method) }
+        }
+        pending[id] = Pending(complete: complete, timer: timer, connection: ObjectIdentifier(connection))
     }
 
     /// Sends a one-way message (no response).
@@ -89,7 +119,7 @@ public actor RPCPeer {
 
     private func expire(_ id: UInt64, method: UInt16) {
         guard let entry = pending.removeValue(forKey: id) else { return }
-        entry.continuation.resume(returning: .failure(.timedOut(operation: "call \(method) to \(address)")))
+        entry.complete(.failure(.timedOut(operation: "call \(method) to \(address)")))
     }
 
     private func connected() async throws(TransportError) -> TCPConnection {
@@ -167,9 +197,9 @@ public actor RPCPeer {
         else { return }
         entry.timer.cancel()
         if frame.kind == .response {
-            entry.continuation.resume(returning: .success(frame.payload))
+            entry.complete(.success(frame.payload))
         } else {
-            entry.continuation.resume(returning: .failure(.remote(String(decoding: frame.payload, as: UTF8.self))))
+            entry.complete(.failure(.remote(String(decoding: frame.payload, as: UTF8.self))))
         }
     }
 
@@ -178,7 +208,7 @@ public actor RPCPeer {
         for (id, entry) in failing {
             pending[id] = nil
             entry.timer.cancel()
-            entry.continuation.resume(returning: .failure(error))
+            entry.complete(.failure(error))
         }
     }
 }

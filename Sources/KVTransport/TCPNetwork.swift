@@ -61,6 +61,18 @@ final class TCPEndpoint: RPCEndpoint {
         try await self.peer(peer).call(method: method, payload: payload, timeout: timeout)
     }
 
+    func start(
+        _ peer: NodeAddress, method: UInt16, payload: [UInt8], timeout: Duration,
+        completion: @escaping @Sendable (Result<[UInt8], TransportError>) -> Void
+    ) async {
+        let target: RPCPeer
+        do throws(TransportError) { target = try self.peer(peer) } catch {
+            completion(.failure(error))
+            return
+        }
+        await target.start(method: method, payload: payload, timeout: timeout, completion: completion)
+    }
+
     func send(_ peer: NodeAddress, method: UInt16, payload: [UInt8]) async throws(TransportError) {
         try await self.peer(peer).send(method: method, payload: payload)
     }
