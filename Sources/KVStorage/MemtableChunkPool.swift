@@ -15,15 +15,34 @@ import Synchronization
 /// round per 2 MiB handed out.
 final class MemtableChunkPool: Sendable {
     static let chunkBytes = 2 << 20
-    /// The process-wide pool: 32 chunks (64 MiB, one default memtable).
-    static let shared = MemtableChunkPool(limit: 32)
+    /// The process-wide pool: 64 chunks (128 MiB, an active and a frozen default memtable,
+    /// so a memtable that starts while the last one is being flushed still finds memory).
+    static let shared = MemtableChunkPool(limit: 64)
 
     /// Most chunks kept.
     let limit: Int
     /// Pooled chunk addresses (as `Int`s, which are Sendable).
     private let pooled = Mutex<[Int]>([])
 
+    private let prefaulted = Atomic<Bool>(false)
+
     init(limit: Int) { self.limit = limit }
+
+    /// Fills the pool with chunks for `bytes` of memtable (at most `limit` chunks), each
+    /// page touched so the kernel zeroes it now instead of under a write. Only the first
+    /// call does anything. Cost: about 10 ms per 64 MiB.
+    func prefault(bytes: Int) {
+        guard !prefaulted.exchange(true, ordering: .relaxed) else { return }
+        let wanted = min(limit, (bytes + Self.chunkBytes - 1) / Self.chunkBytes)
+        var chunks: [UnsafeMutableRawPointer] = []
+        for _ in 0..<wanted {
+            let chunk = take()
+            // unsafe: writes within the chunk just taken (chunkBytes long).
+            chunk.initializeMemory(as: UInt8.self, repeating: 0, count: Self.chunkBytes)
+            chunks.append(chunk)
+        }
+        give(chunks)
+    }
 
     /// Chunks held now.
     var count: Int { pooled.withLock { $0.count } }

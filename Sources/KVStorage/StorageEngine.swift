@@ -133,6 +133,7 @@ public actor StorageEngine {
         try DiskDirectory.create(directory)
         try DiskDirectory.create(directory + "/" + quarantineFolder)
         let lock = try DirectoryLock(directory: directory)
+        if settings.prefaultMemtable { MemtableChunkPool.shared.prefault(bytes: settings.memtableBytes) }
         var manifest = try Manifest.load(directory: directory) ?? Manifest()
         let blockCache = settings.tables.blockCacheBytes > 0 ? BlockCache(capacityBytes: settings.tables.blockCacheBytes) : nil
 

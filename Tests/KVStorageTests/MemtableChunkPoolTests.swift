@@ -38,4 +38,16 @@ import Testing
         #expect(pool.count == 2)
         _ = table
     }
+
+    @Test func prefaultFillsThePoolOnce() {
+        let pool = MemtableChunkPool(limit: 8)
+        pool.prefault(bytes: 5 * MemtableChunkPool.chunkBytes - 1)
+        #expect(pool.count == 5)
+        pool.prefault(bytes: 8 * MemtableChunkPool.chunkBytes)
+        #expect(pool.count == 5, "only the first call reserves memory")
+        let table = Memtable(chunkPool: pool)
+        let key = Key("k")
+        table.put(key: key, token: key.token, record: .value(Value("v"), at: Timestamp(rawValue: 1)))
+        #expect(pool.count == 3, "the memtable's two arenas took prefaulted chunks")
+    }
 }

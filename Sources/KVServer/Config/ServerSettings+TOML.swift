@@ -101,6 +101,7 @@ extension ServerSettings {
         if let v = try storage.int("block_cache_bytes", min: 0) { s.storage.tables.blockCacheBytes = v }
         if let v = try storage.int("wal_segment_bytes", min: 1 << 16) { s.storage.wal.segmentBytes = v }
         if let v = try storage.bool("background_compaction") { s.storage.backgroundCompaction = v }
+        if let v = try storage.bool("prefault_memtable") { s.storage.prefaultMemtable = v }
         try storage.finish()
 
         var cluster = try root.table("cluster")
