@@ -1,3 +1,4 @@
+import CKVSystem
 import KVRuntime
 
 /// The client side of RPC to one peer over TCP: one connection, many requests in flight on
@@ -6,7 +7,9 @@ import KVRuntime
 ///
 /// The actor runs on an event loop (that of its connection), so a caller on the same loop
 /// sends and receives without leaving the thread. A request costs one frame encode, a share
-/// of one `send` (the connection sends all frames queued in a loop turn together) and a timer.
+/// of one `send` (the connection sends all frames queued in a loop turn together) and a
+/// deadline; one sweep timer per peer, armed while requests are in flight, fails those
+/// past their deadline (so a timeout fires up to `sweepInterval` late).
 public actor RPCPeer {
     public let address: NodeAddress
     public let loop: EventLoop
@@ -19,9 +22,15 @@ public actor RPCPeer {
 
     private struct Pending {
         let complete: Completion
-        let timer: LoopTimer
+        /// `kv_monotonic_nanos()` after which the request fails with `.timedOut`.
+        let deadline: UInt64
+        let method: UInt16
         let connection: ObjectIdentifier
     }
+
+    /// How often requests in flight are checked against their deadlines: 10 ms.
+    public static let sweepInterval = Duration.milliseconds(10)
+    private var sweeping = false
 
     private var connection: TCPConnection?
     private var connectWaiters: [CheckedContinuation<Result<TCPConnection, TransportError>, Never>] = []
@@ -93,10 +102,10 @@ public actor RPCPeer {
             complete(.failure(error))
             return
         }
-        let timer = loop.schedule(after: timeout) { [loop] in
-            Task(executorPreference: loop.taskExecutor) { await self.expire(id, method: method) }
-        }
-        pending[id] = Pending(complete: complete, timer: timer, connection: ObjectIdentifier(connection))
+        pending[id] = Pending(
+            complete: complete, deadline: kv_monotonic_nanos() &+ Self.nanoseconds(timeout), method: method,
+            connection: ObjectIdentifier(connection))
+        if !sweeping { armSweep() }
     }
 
     /// Sends a one-way message (no response).
@@ -117,9 +126,35 @@ public actor RPCPeer {
         for reader in readers.values { await reader.value }
     }
 
-    private func expire(_ id: UInt64, method: UInt16) {
-        guard let entry = pending.removeValue(forKey: id) else { return }
-        entry.complete(.failure(.timedOut(operation: "call \(method) to \(address)")))
+    private static func nanoseconds(_ d: Duration) -> UInt64 {
+        let (seconds, attoseconds) = d.components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
+    }
+
+    /// Schedules one `sweep`, on this peer's loop.
+    private func armSweep() {
+        sweeping = true
+        _ = loop.schedule(after: Self.sweepInterval) { [loop] in
+            // The timer runs on the loop thread, which is this actor's executor (unless the
+            // loop has stopped and a fallback runs timers elsewhere).
+            if loop.inEventLoop {
+                self.assumeIsolated { $0.sweep() }
+            } else {
+                Task { await self.sweep() }
+            }
+        }
+    }
+
+    /// Fails the requests past their deadline; re-arms while any remain in flight.
+    private func sweep() {
+        let now = kv_monotonic_nanos()
+        let expired = pending.filter { $0.value.deadline <= now }
+        for (id, entry) in expired {
+            pending[id] = nil
+            entry.complete(.failure(.timedOut(operation: "call \(entry.method) to \(address)")))
+        }
+        if pending.isEmpty { sweeping = false } else { armSweep() }
     }
 
     private func connected() async throws(TransportError) -> TCPConnection {
@@ -195,7 +230,6 @@ public actor RPCPeer {
         guard frame.kind == .response || frame.kind == .failure,
               let entry = pending.removeValue(forKey: frame.requestID)
         else { return }
-        entry.timer.cancel()
         if frame.kind == .response {
             entry.complete(.success(frame.payload))
         } else {
@@ -207,7 +241,6 @@ public actor RPCPeer {
         let failing = pending.filter { matches($0.value) }
         for (id, entry) in failing {
             pending[id] = nil
-            entry.timer.cancel()
             entry.complete(.failure(error))
         }
     }

@@ -51,7 +51,7 @@ struct ClusterHTTPTests {
         let port = servers[0].httpPort
         let created = try await TestHTTP.request(
             "POST", port: port, "/api/v1/item?consistency=all", body: #"{"key":"x","value":"eA=="}"#)
-        #expect(created.status == 201)
+        #expect(created.status == 201, "\(created.body)")
         let read = try await TestHTTP.request("GET", port: servers[1].httpPort, "/api/v1/item?key=x&consistency=strong")
         #expect(read.status == 200 && read.body.contains("eA=="))
         let cluster = try await TestHTTP.request("GET", port: port, "/api/v1/cluster")

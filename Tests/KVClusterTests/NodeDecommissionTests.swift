@@ -71,9 +71,11 @@ struct NodeDecommissionTests {
         #expect(progress.rangesTotal > 0 && progress.rangesStreamed == progress.rangesTotal)
         #expect(progress.recordsStreamed >= 200)
         // The hint for n0 went out (in a regular delivery pass or the final one); the ghost's was handed over.
+        // (On a starved machine the delivery to n0 can time out: then that hint is handed
+        // over too, and the receiver delivers it later.)
         let hintCounters = await leaver.hints.counters
-        #expect(hintCounters.delivered == 1)
-        #expect(progress.hintsHandedOff == 1 && hintCounters.handedOff == 1)
+        #expect(hintCounters.delivered + hintCounters.handedOff == 2)
+        #expect(progress.hintsHandedOff >= 1 && progress.hintsHandedOff == Int(hintCounters.handedOff))
         #expect(leaver.hasLeft)
         // Its run ends by itself once it has left.
         await cluster.waitUntilRunEnds(2)
@@ -86,7 +88,7 @@ struct NodeDecommissionTests {
             #expect(!view.isUp(leaver.id))
             #expect(view.pendingRing == nil)
         }
-        #expect(try await remaining[0].replica.get(Key("hinted"))?.value == Value("h"))
+        try await waitFor("the hint for n0 delivered") { try await remaining[0].replica.get(Key("hinted"))?.value == Value("h") }
         #expect(await remaining[0].hints.queued[NodeID("ghost")] == 1)
         // Hints for the node that left are dropped, not kept for a node that will never return.
         try await remaining[1].hints.store(

@@ -68,7 +68,7 @@ import Testing
         defer { group.shutdown() }
         let serverSaw = Locked<TransportError?>(nil)
         let listener = try TCPListener.bind(
-            host: "127.0.0.1", port: 0, group: group, settings: TCPSettings(idleTimeout: .seconds(1)))
+            host: "127.0.0.1", port: 0, group: group, settings: TCPSettings(idleTimeout: .seconds(2)))
         let server = serve(listener) { connection in
             do {
                 while true {
@@ -85,17 +85,17 @@ import Testing
             let connection = try await TCPConnection.connect(
                 host: "127.0.0.1", port: listener.localPort, on: group.loops[0])
             var echoed = 0
-            // 40 × 40 ms: over 1.5 idle timeouts of traffic, each gap far inside one (the
-            // timeout is long because a loaded 2-core machine can stall a thread for 0.5 s).
+            // 40 × 75 ms: 1.5 idle timeouts of traffic, each gap far inside one (the timeout
+            // is long because a loaded 2-core machine can stall a thread for a second).
             for i in 0..<40 {
-                try await Task.sleep(for: .milliseconds(40))
+                try await Task.sleep(for: .milliseconds(75))
                 try await connection.write([UInt8(i)])
                 if try await connection.read(exactly: 1) == [UInt8(i)] { echoed += 1 }
             }
             let idleStart = clock.now
             let eof = try await connection.read()
             #expect(eof.isEmpty)
-            #expect(clock.now - idleStart >= .milliseconds(950))
+            #expect(clock.now - idleStart >= .milliseconds(1950))
             return echoed
         }
         #expect(echoed == 40)
