@@ -203,7 +203,11 @@ struct NodeDecommissionTests {
 
         // Its ack counts and is needed: at `all` the write needs N + 1 = 4 acks.
         cluster.network.kill(gaining.rpcAddress.transport)
-        try await waitFor("pending replica down") { !cluster.nodes[0].view.snapshot.isUp(gaining.id) }
+        let natural = view.ring.replicas(for: key)
+        try await waitFor("pending replica down, the natural ones up") {
+            let now = cluster.nodes[0].view.snapshot
+            return !now.isUp(gaining.id) && natural.allSatisfy(now.isUp)
+        }
         await #expect(throws: CoordinatorError.cluster(.quorumNotReached(needed: 4, answered: 3))) {
             try await cluster.nodes[0].coordinator.write(key, value: Value("w"), consistency: .all)
         }

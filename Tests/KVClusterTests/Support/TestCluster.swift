@@ -37,7 +37,7 @@ final class TestCluster: @unchecked Sendable {
             ring: RingSettings(numTokens: 32, replicationFactor: replicationFactor),
             gossip: GossipSettings(intervalMillis: 40),
             failureDetector: FailureDetectorSettings(
-                minStdDeviationMillis: 20, acceptableHeartbeatPauseMillis: 150, firstHeartbeatEstimateMillis: 40,
+                minStdDeviationMillis: 20, acceptableHeartbeatPauseMillis: 400, firstHeartbeatEstimateMillis: 40,
                 maxIntervalMillis: 2000),
             quorum: QuorumSettings(writeTimeoutMillis: 500, readTimeoutMillis: 500),
             hints: HintSettings(deliveryIntervalMillis: 50),
