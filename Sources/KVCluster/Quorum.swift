@@ -79,8 +79,9 @@ public struct WriteTracker: Sendable {
     public let replicas: [NodeID]
     /// Acks needed.
     public let required: Int
-    /// How each replica that answered ended (first answer wins).
-    public private(set) var outcomes: [NodeID: ReplicaOutcome<Bool>] = [:]
+    /// How each replica ended, in `replicas` order; nil while it has not answered (first answer wins).
+    /// An array rather than a dictionary: N is small, and a write records N outcomes.
+    private var answers: [ReplicaOutcome<Bool>?]
     private var acks = 0
     private var failures = 0
 
@@ -91,6 +92,14 @@ public struct WriteTracker: Sendable {
     public init(replicas: [NodeID], required: Int) {
         self.replicas = replicas
         self.required = required
+        answers = Array(repeating: nil, count: replicas.count)
+    }
+
+    /// How each replica that answered ended (first answer wins).
+    public var outcomes: [NodeID: ReplicaOutcome<Bool>] {
+        var all: [NodeID: ReplicaOutcome<Bool>] = [:]
+        for (replica, answer) in zip(replicas, answers) { if let answer { all[replica] = answer } }
+        return all
     }
 
     /// Records `replica`'s acknowledgement. The first answer from a replica counts; later ones are ignored.
@@ -101,18 +110,20 @@ public struct WriteTracker: Sendable {
     public mutating func recordTimeout(from replica: NodeID) { note(.timedOut, from: replica) }
 
     private mutating func note(_ outcome: ReplicaOutcome<Bool>, from replica: NodeID) {
-        guard replicas.contains(replica), outcomes[replica] == nil else { return }
-        outcomes[replica] = outcome
+        guard let i = replicas.firstIndex(of: replica), answers[i] == nil else { return }
+        answers[i] = outcome
         if case .replied = outcome { acks += 1 } else { failures += 1 }
     }
 
     /// Replicas that have not answered yet.
-    public var pending: [NodeID] { replicas.filter { outcomes[$0] == nil } }
+    public var pending: [NodeID] { zip(replicas, answers).compactMap { $1 == nil ? $0 : nil } }
     /// How many replicas acknowledged.
     public var acknowledged: Int { acks }
     /// Replicas that failed or timed out: candidates for a hint.
     public var unsuccessful: [NodeID] {
-        replicas.filter { if let o = outcomes[$0], o != .replied(true) { true } else { false } }
+        zip(replicas, answers).compactMap { replica, answer in
+            if let answer, answer != .replied(true) { replica } else { nil }
+        }
     }
     /// True once every replica answered (or timed out).
     public var isComplete: Bool { acks + failures == replicas.count }

@@ -238,6 +238,8 @@ public actor StorageEngine {
     /// WAL. May wait (back-pressure) while the flusher or compactor catches up.
     public nonisolated func apply(_ batch: [Entry]) async throws(KVError) {
         guard let ticket = try await enqueue(batch) else { return }
+        // `periodic`: acknowledged once queued (the append itself reports an earlier failure).
+        if wal.acknowledgesOnAppend { return }
         // Wait for the disk outside the actor: the engine keeps serving while this
         // writer waits, and the syncing thread resumes the writer directly.
         do {
@@ -257,7 +259,7 @@ public actor StorageEngine {
             bytes += entry.key.bytes.count + (entry.record.value?.bytes.count ?? 0)
         }
         guard !batch.isEmpty else { return nil }
-        try await waitWhileStalled()
+        if mayHaveToWait { try await waitWhileStalled() }
         let ticket = try wal.append(batch)
         for entry in batch {
             active.put(entry)
@@ -280,6 +282,14 @@ public actor StorageEngine {
     /// Writes a tombstone for `key` at `timestamp` (see `apply`).
     public nonisolated func delete(_ key: Key, at timestamp: Timestamp) async throws(KVError) {
         try await apply([Entry(key: key, record: .tombstone(at: timestamp))])
+    }
+
+    /// Whether `waitWhileStalled` could do anything but return (checked first, so the
+    /// common write skips an async call).
+    private var mayHaveToWait: Bool {
+        isClosed || backgroundFailure != nil
+            || (active.approximateBytes >= settings.memtableBytes && frozen.count >= settings.maxFrozenMemtables)
+            || (settings.backgroundCompaction && writeStall != .none)
     }
 
     /// Waits while the memtables or the table count are over their limits (stop), and

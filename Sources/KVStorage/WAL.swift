@@ -232,6 +232,11 @@ final class WAL: @unchecked Sendable {
 
     /// Returns when the frame with `ticket` is durable per the commit mode: at once in
     /// `periodic` mode, after its group's `fdatasync` in `sync` mode.
+    /// True in `periodic` mode: a write is acknowledged once `append` queued it.
+    var acknowledgesOnAppend: Bool {
+        if case .periodic = settings.commitMode { true } else { false }
+    }
+
     func waitUntilDurable(_ ticket: UInt64) async throws {
         if case .periodic = settings.commitMode {
             if let failure = currentFailure() { throw failure }
