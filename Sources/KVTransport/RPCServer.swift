@@ -43,9 +43,22 @@ public final class RPCServer: Sendable {
     public func shutdown() { listener.shutdown(gracePeriod: settings.shutdownGracePeriod) }
 
     private static func serve(
-        _ connection: TCPConnection, handler: @escaping RPCHandler, runsInline: RPCInlinePolicy, maxFrameBytes: Int
+        _ connection: TCPConnection, handler: @escaping RPCHandler, runsInline: @escaping RPCInlinePolicy, maxFrameBytes: Int
+    ) async {
+        await connection.loop.isolation.run { loop in
+            await serve(connection, handler: handler, runsInline: runsInline, maxFrameBytes: maxFrameBytes, on: loop)
+        }
+    }
+
+    /// The read loop, isolated to the connection's loop by an explicit parameter: a task
+    /// group's body closure does not inherit a `nonisolated(nonsending)` caller's isolation,
+    /// but does inherit an actor's, so inline requests reach that loop's actors in place.
+    private static func serve(
+        _ connection: TCPConnection, handler: @escaping RPCHandler, runsInline: RPCInlinePolicy, maxFrameBytes: Int,
+        on loop: isolated LoopIsolation
     ) async {
         await withDiscardingTaskGroup { requests in
+            _ = loop  // captured, so the body is isolated to it
             var decoder = RPCFrameDecoder(maxFrameBytes: maxFrameBytes)
             reading: while true {
                 guard let bytes = try? await connection.read(), !bytes.isEmpty else { break }

@@ -101,10 +101,14 @@ public final class TCPListener: @unchecked Sendable, IOReadinessHandler {
     /// Connections closed at once because `maxConnections` were open.
     public var refusedTotal: Int { refusedCount.load(ordering: .relaxed) }
 
+    /// Serves one accepted connection; runs isolated to the connection's loop (and so do
+    /// the `nonisolated(nonsending)` functions it calls).
+    public typealias ConnectionHandler = nonisolated(nonsending) @Sendable (TCPConnection) async -> Void
+
     /// Serves every accepted connection with `handler`, each in a child task preferring the
     /// connection's loop; the connection is closed when its handler returns. Returns after
     /// `shutdown` once every handler has returned. Call it once.
-    public func run(_ handler: @escaping @Sendable (TCPConnection) async -> Void) async {
+    public func run(_ handler: @escaping ConnectionHandler) async {
         await withDiscardingTaskGroup { tasks in
             for await connection in incoming {
                 tasks.addTask(executorPreference: connection.loop.taskExecutor) {
