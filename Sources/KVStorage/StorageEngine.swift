@@ -237,7 +237,15 @@ public actor StorageEngine {
     /// `.valueTooLarge` (nothing is applied), `.closed`, or the I/O error that broke the
     /// WAL. May wait (back-pressure) while the flusher or compactor catches up.
     public nonisolated func apply(_ batch: [Entry]) async throws(KVError) {
-        guard let ticket = try await enqueue(batch) else { return }
+        let ticket: UInt64?
+        // Called on the engine's own executor (a shard's loop) with nothing to wait for:
+        // insert in place, without the two executor switches of an actor call.
+        if executorReference?.isIsolatingCurrentContext() == true, let done = enqueueInPlace(batch) {
+            ticket = try done.get()
+        } else {
+            ticket = try await enqueue(batch)
+        }
+        guard let ticket else { return }
         // `periodic`: acknowledged once queued (the append itself reports an earlier failure).
         if wal.acknowledgesOnAppend { return }
         // Wait for the disk outside the actor: the engine keeps serving while this
@@ -252,14 +260,39 @@ public actor StorageEngine {
     /// Validates the batch, waits out back-pressure, queues it in the WAL and inserts it
     /// into the active memtable. Returns the WAL ticket (nil for an empty batch).
     private func enqueue(_ batch: [Entry]) async throws(KVError) -> UInt64? {
+        let bytes = try validate(batch)
+        guard !batch.isEmpty else { return nil }
+        if mayHaveToWait { try await waitWhileStalled() }
+        return try insert(batch, bytes: bytes)
+    }
+
+    /// `enqueueWithoutWaiting`, entered synchronously: only on the engine's own executor.
+    private nonisolated func enqueueInPlace(_ batch: [Entry]) -> Result<UInt64?, KVError>? {
+        assumeIsolated { $0.enqueueWithoutWaiting(batch) }
+    }
+
+    /// `enqueue` when it would not wait; nil when it might (back-pressure, closing, a failure).
+    private func enqueueWithoutWaiting(_ batch: [Entry]) -> Result<UInt64?, KVError>? {
+        if mayHaveToWait { return nil }
+        return Result { () throws(KVError) -> UInt64? in
+            let bytes = try validate(batch)
+            return batch.isEmpty ? nil : try insert(batch, bytes: bytes)
+        }
+    }
+
+    /// Checks every entry against the limits; returns the user bytes of the batch.
+    private func validate(_ batch: [Entry]) throws(KVError) -> Int {
         var bytes = 0
         for entry in batch {
             try settings.limits.check(key: entry.key)
             if let value = entry.record.value { try settings.limits.check(value: value) }
             bytes += entry.key.bytes.count + (entry.record.value?.bytes.count ?? 0)
         }
-        guard !batch.isEmpty else { return nil }
-        if mayHaveToWait { try await waitWhileStalled() }
+        return bytes
+    }
+
+    /// Queues the batch in the WAL and inserts it into the active memtable (freezing it when full).
+    private func insert(_ batch: [Entry], bytes: Int) throws(KVError) -> UInt64 {
         let ticket = try wal.append(batch)
         for entry in batch {
             active.put(entry)

@@ -68,7 +68,32 @@ public actor RPCPeer {
     /// `completion` runs once, on this peer's loop, with the response or the error —
     /// at most `timeout` later. Saves the caller a task when it does not wait for this
     /// one answer (a coordinator collecting W of N acks).
-    public func start(method: UInt16, payload: [UInt8], timeout: Duration, completion: @escaping Completion) async {
+    public nonisolated func start(method: UInt16, payload: [UInt8], timeout: Duration, completion: @escaping Completion) async {
+        // On this peer's loop with a connection ready: queue it in place, without the two
+        // executor switches of an actor call.
+        if loop.inEventLoop, startInPlace(method: method, payload: payload, timeout: timeout, completion: completion) {
+            return
+        }
+        await startWaiting(method: method, payload: payload, timeout: timeout, completion: completion)
+    }
+
+    /// `startNow`, entered synchronously: only on the loop thread (this actor's executor).
+    private nonisolated func startInPlace(
+        method: UInt16, payload: [UInt8], timeout: Duration, completion: @escaping Completion
+    ) -> Bool {
+        assumeIsolated { $0.startNow(method: method, payload: payload, timeout: timeout, completion: completion) }
+    }
+
+    /// `start` when a connection is open and writable: true once queued, false to take the slow path.
+    private func startNow(method: UInt16, payload: [UInt8], timeout: Duration, completion: @escaping Completion) -> Bool {
+        guard !closed, let connection, connection.isWritableNow,
+            RPCFrame.headerBytes + payload.count + RPCFrame.trailerBytes - 4 <= settings.maxFrameBytes
+        else { return false }
+        register(method: method, payload: payload, timeout: timeout, on: connection, completion)
+        return true
+    }
+
+    private func startWaiting(method: UInt16, payload: [UInt8], timeout: Duration, completion: @escaping Completion) async {
         let connection: TCPConnection
         do throws(TransportError) {
             connection = try await ready(payloadBytes: payload.count)

@@ -295,6 +295,12 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
 
     /// Returns once at most `settings.writeBufferLimitBytes` are buffered (at once if so);
     /// throws if the connection fails or the wait exceeds `settings.writeTimeout`.
+    /// On the loop thread: whether a write may be queued now (no failure, buffer under its
+    /// limit), so `waitUntilWritable` would return at once. False off the loop.
+    public var isWritableNow: Bool {
+        loop.inEventLoop && failure == nil && writeQueue.byteCount <= settings.writeBufferLimitBytes
+    }
+
     public func waitUntilWritable() async throws(TransportError) {
         if loop.inEventLoop {
             if let failure { throw failure }
