@@ -15,6 +15,12 @@ enum CompactionRequest: Sendable {
 ///
 /// One per engine, a child task of the engine's background task.
 actor Compactor {
+    private let executor: BackgroundExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    /// A compactor whose jobs run on `executor` (the engine's background thread).
+    init(executor: BackgroundExecutor) { self.executor = executor }
+
     /// One compaction, with everything needed to run it without the engine.
     struct Job: Sendable {
         var plan: CompactionPlan

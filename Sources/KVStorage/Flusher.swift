@@ -3,11 +3,17 @@ import KVCore
 /// Writes frozen memtables to level-0 SSTables, oldest first, one at a time.
 ///
 /// One per engine, a child task of the engine's background task. Its own
-/// executor does the file writing (sort-order iteration of the skiplist, block
+/// executor (the engine's low-priority `BackgroundExecutor` thread) does the file writing (sort-order iteration of the skiplist, block
 /// encoding, `fsync`), so the shard keeps serving reads and writes meanwhile. The
 /// engine then records the table in the manifest and drops the WAL segments the
 /// memtable covered (`StorageEngine.finishFlush`).
 actor Flusher {
+    private let executor: BackgroundExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    /// A flusher whose jobs run on `executor` (the engine's background thread).
+    init(executor: BackgroundExecutor) { self.executor = executor }
+
     /// One frozen memtable to write.
     struct Job: Sendable {
         var memtable: Memtable

@@ -73,8 +73,15 @@ public actor StorageEngine {
     var quarantinedCount = 0
 
     // Background work: one task whose child tasks run the flusher and compactor loops.
-    let flusher = Flusher()
-    let compactor = Compactor()
+    /// The low-priority thread the flusher and compactor run on.
+    let backgroundExecutor = BackgroundExecutor(name: "kv-background")
+    lazy var flusher = Flusher(executor: backgroundExecutor)
+    lazy var compactor = Compactor(executor: backgroundExecutor)
+
+    deinit {
+        // An engine dropped without `close()` still ends its background thread.
+        backgroundExecutor.shutdown()
+    }
     var flushSignal: AsyncStream<Void>.Continuation?
     var compactionRequests: AsyncStream<CompactionRequest>.Continuation?
     var background: Task<Void, Never>?
@@ -492,6 +499,7 @@ public actor StorageEngine {
         compactionRequests?.finish()
         await background?.value
         background = nil
+        backgroundExecutor.shutdown()
         let waiters = flushWaiters
         flushWaiters = []
         for w in waiters { w.continuation.resume() }
