@@ -133,7 +133,8 @@ public final class Coordinator: Sendable {
         }
         // Success as soon as W (+ pending) acks are in; failure only once every replica
         // answered or timed out, so the error says how many did answer.
-        let round = ReplicaRound(WriteTracker(replicas: pending.isEmpty ? replicas : replicas + pending, required: required)) { t in
+        let targets = pending.isEmpty ? replicas : replicas + pending
+        let round = ReplicaRound(WriteTracker(replicas: targets, required: required)) { t in
             t.acknowledged >= t.required || t.isComplete ? t.result : nil
         }
         let timeout = Duration.milliseconds(Int64(settings.quorum.writeTimeoutMillis))
@@ -171,7 +172,7 @@ public final class Coordinator: Sendable {
         // recorded as they come (no task per replica); then the local one, in place.
         let payload = ClusterCodec.encode(ReplicaWrite(entries: entries))
         var applyLocally = false
-        for r in pending.isEmpty ? replicas : replicas + pending where snapshot.isUp(r) {
+        for r in targets where snapshot.isUp(r) {
             if r == local {
                 applyLocally = true
             } else if let address = snapshot.address(of: r) {
