@@ -95,13 +95,6 @@ public struct WriteTracker: Sendable {
         answers = Array(repeating: nil, count: replicas.count)
     }
 
-    /// How each replica that answered ended (first answer wins).
-    public var outcomes: [NodeID: ReplicaOutcome<Bool>] {
-        var all: [NodeID: ReplicaOutcome<Bool>] = [:]
-        for (replica, answer) in zip(replicas, answers) { if let answer { all[replica] = answer } }
-        return all
-    }
-
     /// Records `replica`'s acknowledgement. The first answer from a replica counts; later ones are ignored.
     public mutating func recordAck(from replica: NodeID) { note(.replied(true), from: replica) }
     /// Records `replica`'s error.

@@ -522,7 +522,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
 
 extension Duration {
     /// The duration in whole nanoseconds (negative durations count as zero).
-    var nanoseconds: UInt64 {
+    public var nanoseconds: UInt64 {
         let (seconds, attoseconds) = components
         if seconds < 0 { return 0 }
         return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)

@@ -74,9 +74,9 @@ public actor StorageEngine {
 
     // Background work: one task whose child tasks run the flusher and compactor loops.
     /// The low-priority thread the flusher and compactor run on.
-    let backgroundExecutor = BackgroundExecutor(name: "kv-background")
-    lazy var flusher = Flusher(executor: backgroundExecutor)
-    lazy var compactor = Compactor(executor: backgroundExecutor)
+    let backgroundExecutor: BackgroundExecutor
+    let flusher: Flusher
+    let compactor: Compactor
 
     deinit {
         // An engine dropped without `close()` still ends its background thread.
@@ -117,6 +117,10 @@ public actor StorageEngine {
         self.tables = tables.sorted { $0.reader.metadata.maxTimestamp > $1.reader.metadata.maxTimestamp }
         self.blockCache = blockCache
         self.rowCache = RowCache(capacityBytes: settings.rowCacheBytes)
+        let background = BackgroundExecutor(name: "kv-background")
+        self.backgroundExecutor = background
+        self.flusher = Flusher(executor: background)
+        self.compactor = Compactor(executor: background)
     }
 
     // MARK: Opening

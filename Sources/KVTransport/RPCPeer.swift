@@ -86,8 +86,7 @@ public actor RPCPeer {
 
     /// `start` when a connection is open and writable: true once queued, false to take the slow path.
     private func startNow(method: UInt16, payload: [UInt8], timeout: Duration, completion: @escaping Completion) -> Bool {
-        guard !closed, let connection, connection.isWritableNow,
-            RPCFrame.headerBytes + payload.count + RPCFrame.trailerBytes - 4 <= settings.maxFrameBytes
+        guard !closed, let connection, connection.isWritableNow, frameLength(payloadBytes: payload.count) <= settings.maxFrameBytes
         else { return false }
         register(method: method, payload: payload, timeout: timeout, on: connection, completion)
         return true
@@ -104,11 +103,16 @@ public actor RPCPeer {
         register(method: method, payload: payload, timeout: timeout, on: connection, completion)
     }
 
+    /// The `length` field of a frame carrying `payloadBytes` (everything after the field itself).
+    private nonisolated func frameLength(payloadBytes: Int) -> Int {
+        RPCFrame.headerBytes + payloadBytes + RPCFrame.trailerBytes - 4
+    }
+
     /// A connection that can take a frame of `payloadBytes` now.
     private func ready(payloadBytes: Int) async throws(TransportError) -> TCPConnection {
-        let frameSize = RPCFrame.headerBytes + payloadBytes + RPCFrame.trailerBytes
-        guard frameSize - 4 <= settings.maxFrameBytes else {
-            throw .badFrame(.frameTooLarge(length: UInt32(clamping: frameSize - 4), limit: settings.maxFrameBytes))
+        let length = frameLength(payloadBytes: payloadBytes)
+        guard length <= settings.maxFrameBytes else {
+            throw .badFrame(.frameTooLarge(length: UInt32(clamping: length), limit: settings.maxFrameBytes))
         }
         let connection = try await connected()
         try await connection.waitUntilWritable()
@@ -128,7 +132,7 @@ public actor RPCPeer {
             return
         }
         pending[id] = Pending(
-            complete: complete, deadline: kv_monotonic_nanos() &+ Self.nanoseconds(timeout), method: method,
+            complete: complete, deadline: kv_monotonic_nanos() &+ timeout.nanoseconds, method: method,
             connection: ObjectIdentifier(connection))
         if !sweeping { armSweep() }
     }
@@ -149,12 +153,6 @@ public actor RPCPeer {
         connectWaiters.removeAll()
         for waiter in waiters { waiter.resume(returning: .failure(.closed)) }
         for reader in readers.values { await reader.value }
-    }
-
-    private static func nanoseconds(_ d: Duration) -> UInt64 {
-        let (seconds, attoseconds) = d.components
-        guard seconds >= 0 else { return 0 }
-        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
     }
 
     /// Schedules one `sweep`, on this peer's loop.
