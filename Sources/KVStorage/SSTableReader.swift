@@ -31,6 +31,8 @@ public final class SSTableReader: Sendable {
     let fd: Int32
     let filter: BloomFilter
     let index: [IndexEntry]
+    /// `index[i].lastToken` for every block, contiguous, for the lookup's binary search.
+    let indexTokens: [UInt64]
     let cache: BlockCache?
 
     private static let nextCacheID = Atomic<UInt64>(1)
@@ -45,6 +47,7 @@ public final class SSTableReader: Sendable {
         self.metadata = metadata
         self.filter = filter
         self.index = index
+        self.indexTokens = index.map(\.lastToken)
         self.cache = cache
         self.cacheID = Self.nextCacheID.wrappingAdd(1, ordering: .relaxed).oldValue
     }
@@ -139,16 +142,17 @@ public final class SSTableReader: Sendable {
 
     /// Index of the first block whose last entry is ≥ (token, key), or `index.count`.
     func firstBlock(atOrAfter token: UInt64, key: [UInt8]) -> Int {
+        // The first block whose last token is ≥ the probe's, over the contiguous tokens…
         var low = 0
-        var high = index.count
-        while low < high {
-            let mid = (low + high) / 2
-            if compareTokenKey(index[mid].lastToken, index[mid].lastKey, token, key) < 0 {
-                low = mid + 1
-            } else {
-                high = mid
+        var high = indexTokens.count
+        indexTokens.withUnsafeBufferPointer { tokens in
+            while low < high {
+                let mid = (low + high) / 2
+                if tokens[mid] < token { low = mid + 1 } else { high = mid }
             }
         }
+        // …then, among blocks ending on that very token, the first whose last key is ≥ the probe's.
+        while low < index.count, compareTokenKey(index[low].lastToken, index[low].lastKey, token, key) < 0 { low += 1 }
         return low
     }
 

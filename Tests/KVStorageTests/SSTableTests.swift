@@ -49,6 +49,33 @@ import Testing
         }
     }
 
+    /// Keys that share a token sit in (token, key) order, and a run of them can span many
+    /// blocks: lookups must tie-break on the key both in the index and inside a block.
+    @Test func keysSharingATokenAcrossBlocks() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        var entries: [Entry] = []
+        for i in 0..<3_000 {
+            // Three tokens, a thousand keys each; odd numbers are left out to probe for.
+            let token = Token(rawValue: UInt64(i % 3) << 62 | 7)
+            let key = Key(Array("k\((i / 3) * 2)".utf8))
+            entries.append(Entry(token: token, key: key, record: .value(Value(Array(repeating: UInt8(i % 251), count: 40)), at: ts(1))))
+        }
+        entries = sortedEntries(entries)
+        let path = dir.file("ties.sst")
+        let written = try writeTable(entries, to: path)
+        #expect(written.blockCount > 20, "each token's run spans several blocks")
+        let reader = try SSTableReader.open(path: path, cache: BlockCache(capacityBytes: 1 << 20))
+        for entry in entries { #expect(try reader.get(key: entry.key, token: entry.token) == entry.record) }
+        for i in 0..<3_000 {
+            let token = Token(rawValue: UInt64(i % 3) << 62 | 7)
+            #expect(try reader.get(key: Key(Array("k\((i / 3) * 2 + 1)".utf8)), token: token) == nil)
+        }
+        // Neighbouring tokens of a run find nothing.
+        #expect(try reader.get(key: Key("k0"), token: Token(rawValue: 6)) == nil)
+        #expect(try reader.get(key: Key("k0"), token: Token(rawValue: 8)) == nil)
+    }
+
     @Test func largeValuesAndKeys() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
