@@ -24,7 +24,7 @@ public final class LocalReplica: Sendable {
 
     /// The newest record stored for `key` (a tombstone or expired value included), or nil.
     public func get(_ key: Key) async throws(KVError) -> Record? {
-        try await shard(for: key.token).engine.get(key)
+        try await shard(for: key.token).engine.read(key)
     }
 
     /// Applies `entries` (each keeps its own timestamp; the engines keep the newest

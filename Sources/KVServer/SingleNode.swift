@@ -70,7 +70,7 @@ public final class SingleNode: KeyValueService, Sendable {
     /// Reads from the owning shard (both consistency levels: there is one replica).
     public func read(_ key: Key, consistency: ReadConsistency) async throws(KVError) -> Record? {
         guard accepting.load(ordering: .relaxed) else { throw .closed }
-        return try await shard(for: key).engine.get(key)
+        return try await shard(for: key).engine.read(key)
     }
 
     /// Stamps the write with the node's HLC and applies it on the owning shard (durable per the commit mode).

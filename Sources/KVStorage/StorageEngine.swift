@@ -426,6 +426,19 @@ public actor StorageEngine {
         return best
     }
 
+    /// `get` from any context. Called on the engine's own executor (a request served on
+    /// its shard's loop), it reads in place, without the two executor switches of an actor
+    /// call (≈ 7 % of a GET's CPU); elsewhere it hops to the engine.
+    public nonisolated func read(_ key: Key) async throws(KVError) -> Record? {
+        if executorReference?.isIsolatingCurrentContext() == true { return try readInPlace(key).get() }
+        return try await get(key)
+    }
+
+    /// `get`, entered synchronously: only on the engine's own executor.
+    private nonisolated func readInPlace(_ key: Key) -> Result<Record?, KVError> {
+        assumeIsolated { engine in Result { () throws(KVError) in try engine.get(key) } }
+    }
+
     /// The value a client reads for `key`: nil when absent, deleted, or expired at the
     /// engine's wall clock. Same cost as `get`.
     public func value(for key: Key) throws(KVError) -> Value? {

@@ -147,6 +147,104 @@ import Testing
     }
 }
 
+/// A serial executor with one thread of its own that knows when it is running (as a
+/// shard's event loop does) and counts the jobs it was given.
+final class OneThreadExecutor: SerialExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var stopping = false
+    private var enqueued = 0
+    private var thread: Thread?
+
+    init() {
+        let thread = Thread { [unowned self] in self.run() }
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Jobs enqueued so far.
+    var enqueuedCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return enqueued
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        enqueued += 1
+        condition.signal()
+        condition.unlock()
+    }
+
+    func isIsolatingCurrentContext() -> Bool? { Thread.current === thread }
+
+    func checkIsolated() { precondition(Thread.current === thread) }
+
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopping { condition.wait() }
+            if jobs.isEmpty {
+                condition.unlock()
+                return
+            }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedSerialExecutor())
+        }
+    }
+}
+
+/// An actor on the same executor as an engine: a request handler on the engine's loop.
+actor SameLoopCaller {
+    let executor: OneThreadExecutor
+    init(executor: OneThreadExecutor) { self.executor = executor }
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    /// The record read `times` times, and how many jobs the executor was given meanwhile.
+    func read(_ key: Key, from engine: StorageEngine, times: Int = 1) async throws -> (Record?, Int) {
+        let before = executor.enqueuedCount
+        var record: Record?
+        for _ in 0..<times { record = try await engine.read(key) }
+        return (record, executor.enqueuedCount - before)
+    }
+}
+
+@Suite struct EngineReadPathTests {
+    @Test func readsInPlaceOnItsOwnExecutorAndHopsFromElsewhere() async throws {
+        let dir = TemporaryDirectory("read-in-place")
+        defer { dir.remove() }
+        let executor = OneThreadExecutor()
+        defer { executor.stop() }
+        let engine = try await StorageEngine.open(
+            directory: dir.path, settings: tinySettings(), clock: ManualClock(), logger: quietLogger, executor: executor)
+        try await engine.put(Key("a"), Value("b"), at: ts(1))
+        let caller = SameLoopCaller(executor: executor)
+
+        let (onLoop, jobsOnLoop) = try await caller.read(Key("a"), from: engine, times: 200)
+        #expect(onLoop == .value(Value("b"), at: ts(1)))
+        // A hop would be at least one job per read; the engine's own background work may
+        // add a stray job or two.
+        #expect(jobsOnLoop < 20, "reads on the engine's own executor run in place")
+        let (missing, _) = try await caller.read(Key("zz"), from: engine)
+        #expect(missing == nil)
+
+        let before = executor.enqueuedCount
+        for _ in 0..<200 { #expect(try await engine.read(Key("a")) == .value(Value("b"), at: ts(1))) }
+        #expect(executor.enqueuedCount - before >= 200, "from another executor each read hops to the engine")
+        await engine.close()
+    }
+}
+
 @Suite struct BackPressureTests {
     @Test func writesStallInsteadOfLettingMemtablesAndTablesPileUp() async throws {
         let dir = TemporaryDirectory("stall")
