@@ -6,8 +6,10 @@ public enum CommitMode: Sendable, Equatable {
     /// Acknowledge after `fdatasync` returned for the batch (group commit shares one
     /// sync among every writer queued behind it). The default.
     case sync
-    /// Acknowledge at once; frames reach the OS within `WALSettings.writeIntervalMillis`
-    /// and the disk every `milliseconds`. A machine crash loses at most that window.
+    /// Acknowledge at once: the frame is copied into a memory-mapped segment, i.e. into
+    /// the kernel's page cache, so a process crash (`kill -9`) loses nothing; it reaches the
+    /// disk with the `fdatasync` every `milliseconds`, and a machine crash loses at most
+    /// that window (Redis's `appendfsync everysec`, Cassandra's periodic commit log).
     case periodic(milliseconds: Int)
 }
 
@@ -17,16 +19,15 @@ public struct WALSettings: Sendable, Equatable {
     public var commitMode: CommitMode = .sync
     /// Size a segment grows to before the log moves to the next one, in bytes. Default 16 MiB.
     public var segmentBytes: Int = 16 << 20
-    /// Write each new segment full of zeros before use (on a helper thread, one segment
-    /// ahead), so that `fdatasync` only writes data into blocks that already exist: about
-    /// 2× faster here than syncing appends to a growing or `fallocate`d file. Default nil:
-    /// on in `sync` mode, where every acknowledgement waits for a sync; off in `periodic`
-    /// mode, where one sync a period costs the same either way and the zeros would double
-    /// the bytes written (measured at about 3 % of a node's CPU under cluster SET load).
+    /// In `sync` mode, write each new segment full of zeros before use (on a helper thread,
+    /// one segment ahead), so that `fdatasync` only writes data into blocks that already
+    /// exist: about 2× faster here than syncing appends to a growing or `fallocate`d file.
+    /// Default nil (on). `periodic` mode never zero-fills: it maps each segment with its
+    /// blocks reserved (`posix_fallocate`), and one sync a period costs the same either way.
     public var preallocate: Bool? = nil
 
-    /// Whether new segments are zero-filled: `preallocate`, or the commit mode's default.
-    public var preallocates: Bool { preallocate ?? (commitMode == .sync) }
+    /// Whether new segments are zero-filled: in `sync` mode, unless `preallocate` is false.
+    public var preallocates: Bool { commitMode == .sync && (preallocate ?? true) }
     /// Obsolete segments kept to be renamed and reused as new ones, so syncs write into
     /// blocks that are already allocated (about 2× faster here). Default 2 files.
     public var recycledSegments: Int = 2
@@ -38,10 +39,6 @@ public struct WALSettings: Sendable, Equatable {
     /// Pause between the 1 MiB steps of zero-filling a spare segment in the background,
     /// in microseconds, so the log's syncs are not stuck behind it. Default 2,000 (2 ms).
     public var sparePauseMicros: Int = 2_000
-    /// In `periodic` mode, queued bytes that wake the writer before its interval. Default 256 KiB.
-    public var writeBufferBytes: Int = 256 << 10
-    /// In `periodic` mode, the longest a frame waits in memory before `write`. Default 2 ms.
-    public var writeIntervalMillis: Int = 2
 
     public init(commitMode: CommitMode = .sync) { self.commitMode = commitMode }
 }
@@ -49,11 +46,15 @@ public struct WALSettings: Sendable, Equatable {
 /// The write-ahead log: an ordered series of segment files holding every applied
 /// batch until the memtable it went into is flushed to an SSTable.
 ///
-/// `append` encodes a batch into an in-memory queue (cheap, called on the engine's
-/// executor); a dedicated syncing thread writes queued frames and calls
+/// In `sync` mode `append` encodes a batch into an in-memory queue (cheap, called on the
+/// engine's executor); a dedicated syncing thread writes queued frames and calls
 /// `fdatasync`, so the engine keeps accepting writes while the disk works.
 /// `waitUntilDurable` suspends the caller (not the engine) until its frame is on
 /// disk. Costs: one `pwrite` + one `fdatasync` per group, not per write.
+///
+/// In `periodic` mode `append` copies the frame into the mapped segment (`MappedSegment`)
+/// and returns: no system call, and nothing acknowledged is lost if the process dies. The
+/// syncing thread wakes once per period to `fdatasync` what was written.
 final class WAL: @unchecked Sendable {
     // Everything below `lock` is guarded by it; the fields after that are owned by the syncing thread.
     private let lock = NSCondition()
@@ -74,6 +75,23 @@ final class WAL: @unchecked Sendable {
     /// Bytes of zeros written into new segments.
     private var zeroFillBytes: UInt64 = 0
 
+    // `periodic` mode writes frames into mapped segments instead of the queue (see
+    // `MappedSegment`); these are guarded by `lock` too.
+    /// True in `periodic` mode.
+    let mapsSegments: Bool
+    /// The segment frames are copied into now.
+    private var mapped: MappedSegment?
+    /// Segments rotated away whose last frames the syncing thread has not synced yet.
+    private var retired: [MappedSegment] = []
+    /// A segment file was created or renamed since the last directory sync.
+    private var directoryDirty = false
+    private var mappedUnsyncedFrames = 0
+    private var mappedSyncs: UInt64 = 0
+    private var mappedSyncedFrames: UInt64 = 0
+    private var mappedBytes: UInt64 = 0
+    /// Reused to encode each frame before it is copied into the mapping.
+    private var frameScratch = ByteWriter(capacity: 4096)
+
     // The spare-segment preparer's state, guarded by `spareLock`.
     private let spareLock = NSCondition()
     private var spareWanted = false
@@ -88,7 +106,6 @@ final class WAL: @unchecked Sendable {
     private var fileOffset: Int64 = 0
     private var unsyncedFrames = 0
     private var lastSync = ContinuousClock.now
-    private var lastWrite = ContinuousClock.now
     /// Frames in the last group written (sync mode's estimate of how many writers are active).
     private var lastGroupFrames = 0
 
@@ -171,10 +188,11 @@ final class WAL: @unchecked Sendable {
         self.appendSegment = nextSegment
         self.appendOffset = WALSegment.headerSize
         self.nextSequence = nextSequence
+        self.mapsSegments = settings.commitMode != .sync
         let thread = Thread { [self] in self.run() }
         thread.name = "kvd-wal-sync"
         thread.start()
-        if settings.preallocates {
+        if settings.preallocates && !mapsSegments {
             // The first segment is ready before the first write (a few ms at open).
             if recyclable.isEmpty, let spare = try? makeSpare() { recyclable.append(spare) }
             let preparer = Thread { [self] in self.prepareSpares() }
@@ -212,6 +230,7 @@ final class WAL: @unchecked Sendable {
             appendSegment += 1
             appendOffset = WALSegment.headerSize
         }
+        if mapsSegments { return try appendMapped(entries, estimate: estimate) }
         let segment = appendSegment
         let sequence = nextSequence
         let before = queue.pendingBytes
@@ -220,14 +239,45 @@ final class WAL: @unchecked Sendable {
         }
         appendOffset += queue.pendingBytes - before
         nextSequence += UInt64(entries.count)
-        switch settings.commitMode {
-        case .sync:
-            lock.signal()
-        case .periodic:
-            // Wake the writer when the queue starts (to set its deadline) or fills up.
-            if before == 0 || queue.pendingBytes >= settings.writeBufferBytes { lock.signal() }
-        }
+        lock.signal()
         return ticket
+    }
+
+    /// `append` in `periodic` mode, under `lock`: encodes the frame and copies it into the
+    /// mapped segment, opening the next segment when it does not fit. The ticket is 0:
+    /// nothing waits for it.
+    private func appendMapped(_ entries: [Entry], estimate: Int) throws(KVError) -> UInt64 {
+        if let current = mapped, current.segment == appendSegment, current.available < estimate {
+            appendSegment += 1
+            appendOffset = WALSegment.headerSize
+        }
+        if mapped?.segment != appendSegment {
+            try openMapped(appendSegment, minimumBytes: WALSegment.headerSize + estimate)
+        }
+        frameScratch.removeAll()
+        WALSegment.appendFrame(entries: entries, segment: appendSegment, sequence: nextSequence, into: &frameScratch)
+        mapped!.append(frameScratch.bytes)
+        appendOffset += frameScratch.count
+        nextSequence += UInt64(entries.count)
+        mappedBytes += UInt64(frameScratch.count)
+        mappedUnsyncedFrames += 1
+        // The first frame since a sync starts the syncing thread's period.
+        if mappedUnsyncedFrames == 1 { lock.signal() }
+        return 0
+    }
+
+    /// Maps segment `segment` (a recycled file when one is spare), under `lock`. On the
+    /// appending thread: once per segment, a rename or create, a block reservation and an
+    /// `mmap` (well under a millisecond); the directory is synced with the next period.
+    private func openMapped(_ segment: UInt64, minimumBytes: Int) throws(KVError) {
+        let path = directory + "/" + WALSegment.fileName(segment)
+        let spare = recyclable.popLast()
+        if let spare { try DiskDirectory.rename(spare, path) }
+        let next = try MappedSegment(
+            path: path, segment: segment, size: max(settings.segmentBytes, minimumBytes), create: spare == nil)
+        if let current = mapped { retired.append(current) }
+        mapped = next
+        directoryDirty = true
     }
 
     /// Returns when the frame with `ticket` is durable per the commit mode: at once in
@@ -247,7 +297,19 @@ final class WAL: @unchecked Sendable {
 
     /// Returns when every frame appended so far is on disk, whatever the commit mode.
     func sync() async throws {
+        if mapsSegments {
+            for segment in mappedSegmentsNow() { try segment.file.syncData() }
+            try DiskDirectory.sync(directory)
+            return
+        }
         try await waitForSync(requestSync())
+    }
+
+    /// The mapped segments that may hold unsynced frames.
+    private func mappedSegmentsNow() -> [MappedSegment] {
+        lock.lock()
+        defer { lock.unlock() }
+        return retired + (mapped.map { [$0] } ?? [])
     }
 
     private func currentFailure() -> KVError? {
@@ -304,7 +366,10 @@ final class WAL: @unchecked Sendable {
     var statistics: (syncs: UInt64, syncedFrames: UInt64, bytesWritten: UInt64) {
         lock.lock()
         defer { lock.unlock() }
-        return (queue.syncCount, queue.syncedFrames, queue.bytesWritten + zeroFillBytes)
+        return (
+            queue.syncCount + mappedSyncs, queue.syncedFrames + mappedSyncedFrames,
+            queue.bytesWritten + zeroFillBytes + mappedBytes
+        )
     }
 
     /// Writes and syncs everything queued, then stops the syncing and preparing threads.
@@ -437,44 +502,22 @@ final class WAL: @unchecked Sendable {
 
     // MARK: - The syncing thread
 
+    /// The syncing thread in `sync` mode: writes every queued frame with one `pwrite` per
+    /// segment, syncs once, and acknowledges the whole group.
     private func run() {
-        var periodMillis = 0
-        if case let .periodic(ms) = settings.commitMode { periodMillis = max(ms, 1) }
+        if case let .periodic(ms) = settings.commitMode {
+            runMapped(periodMillis: max(ms, 1))
+            return
+        }
         while true {
             lock.lock()
-            if periodMillis == 0 {
-                while queue.isIdle && !closing && !forceSync { lock.wait() }
-                if settings.groupCommitWindowMicros > 0 && queue.pendingFrames < lastGroupFrames {
-                    // The writers acknowledged by the last sync are probably queueing again:
-                    // give them a moment to join this group (each append signals).
-                    let deadline = Date(timeIntervalSinceNow: Double(settings.groupCommitWindowMicros) / 1e6)
-                    while !closing && !forceSync && queue.pendingFrames < lastGroupFrames {
-                        if !lock.wait(until: deadline) { break }
-                    }
-                }
-            } else {
-                // Batch small writes: write when enough bytes queued or the oldest waited
-                // `writeIntervalMillis`; sync once per period when anything is unsynced.
-                while !closing && !forceSync && queue.pendingBytes < settings.writeBufferBytes {
-                    let now = ContinuousClock.now
-                    var deadline: ContinuousClock.Instant? = nil
-                    if !queue.isIdle {
-                        let due = lastWrite + .milliseconds(settings.writeIntervalMillis)
-                        if due <= now { break }
-                        deadline = due
-                    }
-                    if unsyncedFrames > 0 {
-                        let due = lastSync + .milliseconds(periodMillis)
-                        if due <= now { break }
-                        deadline = deadline.map { min($0, due) } ?? due
-                    }
-                    if let deadline {
-                        let seconds = Double((deadline - now).components.attoseconds) / 1e18
-                            + Double((deadline - now).components.seconds)
-                        _ = lock.wait(until: Date(timeIntervalSinceNow: seconds))
-                    } else {
-                        lock.wait()
-                    }
+            while queue.isIdle && !closing && !forceSync { lock.wait() }
+            if settings.groupCommitWindowMicros > 0 && queue.pendingFrames < lastGroupFrames {
+                // The writers acknowledged by the last sync are probably queueing again:
+                // give them a moment to join this group (each append signals).
+                let deadline = Date(timeIntervalSinceNow: Double(settings.groupCommitWindowMicros) / 1e6)
+                while !closing && !forceSync && queue.pendingFrames < lastGroupFrames {
+                    if !lock.wait(until: deadline) { break }
                 }
             }
             lastGroupFrames = queue.pendingFrames
@@ -507,17 +550,13 @@ final class WAL: @unchecked Sendable {
                     bytes += chunk.writer.count
                 }
                 unsyncedFrames += frames
-                if !chunks.isEmpty { lastWrite = .now }
-                let syncNow =
-                    periodMillis == 0 || mustSync || ContinuousClock.now - lastSync >= .milliseconds(periodMillis)
-                if syncNow, unsyncedFrames > 0 || mustSync, file != nil {
+                if unsyncedFrames > 0 || mustSync, file != nil {
                     try file!.syncData()
                     lastSync = .now
                 }
                 lock.lock()
-                let synced = syncNow
-                waiters = queue.complete(upTo: upTo, frames: synced ? unsyncedFrames : 0, bytes: bytes, synced: synced)
-                if synced { unsyncedFrames = 0 }
+                waiters = queue.complete(upTo: upTo, frames: unsyncedFrames, bytes: bytes, synced: true)
+                unsyncedFrames = 0
                 lock.unlock()
                 for w in waiters { w.continuation.resume() }
             } catch {
@@ -539,6 +578,61 @@ final class WAL: @unchecked Sendable {
                 lock.unlock()
                 file = nil
                 for w in waiters { w.continuation.resume(throwing: KVError.closed) }
+                for c in toResume { c.resume() }
+                return
+            }
+        }
+    }
+
+    /// The syncing thread in `periodic` mode: frames are already in the page cache, so it
+    /// only makes them durable, one `fdatasync` per segment written, once per period after
+    /// the first unsynced frame (and a directory sync when segment files changed). Sleeps
+    /// while nothing is written.
+    private func runMapped(periodMillis: Int) {
+        while true {
+            lock.lock()
+            while !closing && !forceSync && mappedUnsyncedFrames == 0 && retired.isEmpty && !directoryDirty {
+                lock.wait()
+            }
+            let due = lastSync + .milliseconds(periodMillis)
+            while !closing && !forceSync {
+                let now = ContinuousClock.now
+                if due <= now { break }
+                let left = due - now
+                let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
+                _ = lock.wait(until: Date(timeIntervalSinceNow: seconds))
+            }
+            let segments = retired + (mapped.map { [$0] } ?? [])
+            retired.removeAll()
+            let directoryChanged = directoryDirty
+            directoryDirty = false
+            let frames = mappedUnsyncedFrames
+            mappedUnsyncedFrames = 0
+            forceSync = false
+            let stop = closing
+            lock.unlock()
+
+            do {
+                for segment in segments { try segment.file.syncData() }
+                if directoryChanged { try DiskDirectory.sync(directory) }
+                lastSync = .now
+                lock.lock()
+                mappedSyncs += 1
+                mappedSyncedFrames += UInt64(frames)
+                lock.unlock()
+            } catch {
+                lock.lock()
+                _ = queue.fail(error)
+                lock.unlock()
+            }
+            if stop {
+                lock.lock()
+                mapped = nil
+                retired.removeAll()
+                exited = true
+                let toResume = exitWaiters
+                exitWaiters = []
+                lock.unlock()
                 for c in toResume { c.resume() }
                 return
             }

@@ -1,12 +1,12 @@
-// The child process of KVStorageTests' crash test. It opens the engine in `sync`
-// commit mode and writes (and sometimes deletes) keys from 8 concurrent tasks until
+// The child process of KVStorageTests' crash tests. It opens the engine in `sync`
+// commit mode (or `periodic`, with a third argument `periodic`) and writes (and sometimes deletes) keys from 8 concurrent tasks until
 // it is killed, reporting on stdout, one line each:
 //   `A <key>`  before applying a put of <key> (an attempt; may or may not survive)
 //   `P <key>`  after the put was acknowledged (must survive the crash)
 //   `d <key>`  before applying a delete of an acknowledged key
 //   `D <key>`  after the delete was acknowledged
 // Values are a function of the key (`CrashWorkload.value(for:)`), so the parent can
-// check every byte. Usage: kvd-crash-writer DIRECTORY ROUND
+// check every byte. Usage: kvd-crash-writer DIRECTORY ROUND [sync|periodic]
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,10 +21,13 @@ func report(_ tag: Character, _ key: Key) {
 }
 
 let arguments = CommandLine.arguments
-guard arguments.count == 3, let round = UInt64(arguments[2]) else {
-    print("usage: kvd-crash-writer DIRECTORY ROUND")
+guard arguments.count == 3 || arguments.count == 4, let round = UInt64(arguments[2]),
+    arguments.count == 3 || ["sync", "periodic"].contains(arguments[3])
+else {
+    print("usage: kvd-crash-writer DIRECTORY ROUND [sync|periodic]")
     exit(2)
 }
+let periodic = arguments.count == 4 && arguments[3] == "periodic"
 let directory = arguments[1]
 let hlc = Mutex(HybridLogicalClock())
 let wallClock = SystemWallClock()
@@ -52,7 +55,8 @@ let wallClock = SystemWallClock()
 }
 
 var settings = StorageSettings()
-settings.commitMode = .sync
+// Periodic: acknowledged at once, synced once a second; a kill must still lose nothing.
+settings.commitMode = periodic ? .periodic(milliseconds: 1000) : .sync
 settings.memtableBytes = 32 << 10  // flushes (and compactions) happen while the process runs
 settings.wal.segmentBytes = 64 << 10
 settings.tables.targetFileSizeBytes = 64 << 10

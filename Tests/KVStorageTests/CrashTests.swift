@@ -8,10 +8,11 @@ import Testing
 import Glibc
 #endif
 
-/// Kills a real writer process (`kvd-crash-writer`, sync commit mode, 8 concurrent
-/// writers, tiny memtables so flushes and compactions run) with SIGKILL at random
-/// moments, then reopens its directory and checks that every acknowledged write is
-/// there and nothing that was never attempted appeared.
+/// Kills a real writer process (`kvd-crash-writer`, 8 concurrent writers, tiny memtables
+/// so flushes and compactions run) with SIGKILL at random moments, then reopens its
+/// directory and checks that every acknowledged write is there and nothing that was never
+/// attempted appeared. In `sync` mode an acknowledged write is on disk; in `periodic` mode
+/// it is in the mapped WAL segment, i.e. the page cache, which a process kill leaves intact.
 @Suite struct CrashTests {
     /// The writer binary, built next to this test bundle.
     static func writerPath() throws -> String {
@@ -34,7 +35,15 @@ import Glibc
     }
 
     @Test func acknowledgedWritesSurviveSIGKILL() async throws {
-        let dir = TemporaryDirectory("crash")
+        try await killAndCheck(rounds: 20, mode: "sync")
+    }
+
+    @Test func acknowledgedPeriodicWritesSurviveSIGKILL() async throws {
+        try await killAndCheck(rounds: 10, mode: "periodic")
+    }
+
+    func killAndCheck(rounds: Int, mode: String) async throws {
+        let dir = TemporaryDirectory("crash-" + mode)
         defer { dir.remove() }
         let writer = try Self.writerPath()
         var rng = SystemRandomNumberGenerator()
@@ -43,10 +52,10 @@ import Glibc
         var deleteAttempted = Set<Key>()
         var deleted = Set<Key>()
         var totalAcked = 0
-        for round in 0..<20 {
+        for round in 0..<rounds {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: writer)
-            process.arguments = [dir.path, String(round)]
+            process.arguments = [dir.path, String(round), mode]
             let pipe = Pipe()
             process.standardOutput = pipe
             process.standardError = FileHandle.nullDevice
@@ -81,7 +90,7 @@ import Glibc
                     #expect(record != nil)
                     if let v = record?.value { #expect(v == CrashWorkload.value(for: key)) }
                 } else {
-                    #expect(record?.value == CrashWorkload.value(for: key), "acknowledged put of \(key) lost in round \(round)")
+                    #expect(record?.value == CrashWorkload.value(for: key), "acknowledged put of \(key) lost in \(mode) round \(round)")
                 }
             }
             // Nothing invented: every stored key was attempted, with the right bytes.

@@ -15,7 +15,8 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
 }
 
 @Suite struct WALTests {
-    func writeBatches(_ dir: String, _ batches: [[Entry]], settings: WALSettings = smallWAL()) async throws {
+    @discardableResult
+    func writeBatches(_ dir: String, _ batches: [[Entry]], settings: WALSettings = smallWAL()) async throws -> WAL {
         let recovery = try WAL.recover(directory: dir, startSegment: 1, firstSequence: 1)
         let wal = WAL(
             directory: dir, settings: settings, nextSegment: recovery.nextSegment,
@@ -25,6 +26,7 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
             try await wal.waitUntilDurable(ticket)
         }
         await wal.close()
+        return wal
     }
 
     func segmentPaths(_ dir: String) throws -> [String] {
@@ -188,26 +190,33 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
         #expect(recovery.batches.count == 300)
     }
 
-    @Test func periodicSegmentsGrowWithoutZerosAndRecoverFromATornTail() async throws {
+    /// `periodic` mode maps its segments: each file is reserved at full size up front (no
+    /// zero-filling pass is written), frames end where zeros begin, and a frame torn by a
+    /// kill mid-copy is dropped by recovery.
+    @Test func periodicSegmentsAreMappedAndRecoverFromATornTail() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         var settings = smallWAL(.periodic(milliseconds: 20))
         settings.segmentBytes = 8192
         #expect(!settings.preallocates && WALSettings(commitMode: .sync).preallocates)
-        try await writeBatches(
+        let wal = try await writeBatches(
             dir.path, (0..<300).map { [entry("g\($0)", "value-\($0)-" + String(repeating: "v", count: 60))] },
             settings: settings)
+        #expect(wal.mapsSegments)
+        let stats = wal.statistics
+        #expect(stats.bytesWritten < 300 * 120, "frames only: no zeros were written")
+        #expect(stats.syncs >= 1 && stats.syncedFrames == 300, "closing syncs every frame")
         let paths = try segmentPaths(dir.path)
         #expect(paths.count > 2)
-        // The last segment ends where its data ends: nothing was written ahead of it.
         let last = try #require(paths.last)
-        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: last)))
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: last)))
+        #expect(bytes.count == 8192, "a mapped segment is reserved at its full size")
         let contents = try WALSegment.read(bytes, segment: UInt64(paths.count), path: last)
-        #expect(contents.validEnd == bytes.count && bytes.count < 8192)
-        // A kill mid-write leaves a short last frame: recovery drops exactly that one.
-        let h = try #require(FileHandle(forUpdatingAtPath: last))
-        try h.truncate(atOffset: UInt64(bytes.count - 3))
-        try h.close()
+        #expect(!contents.damagedTail && contents.validEnd < bytes.count)
+        #expect(bytes[contents.validEnd...].allSatisfy { $0 == 0 })
+        // A kill in the middle of copying the last frame: its end never arrived.
+        for i in (contents.validEnd - 3)..<contents.validEnd { bytes[i] = 0 }
+        try Data(bytes).write(to: URL(fileURLWithPath: last))
         let recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
         #expect(recovery.batches.count == 299 && recovery.truncated.count == 1)
     }
