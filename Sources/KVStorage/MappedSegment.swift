@@ -14,8 +14,9 @@ import KVCore
 ///
 /// The file's blocks are reserved up front (`posix_fallocate`), so a full disk is an error
 /// when the segment opens, never a `SIGBUS` on a later write into the mapping. Unwritten
-/// space reads back as zeros, which recovery takes as the end of the segment. Unmapped
-/// when the last reference goes; the owner syncs it first.
+/// space reads back as zeros, which recovery takes as the end of the segment. A full
+/// segment is unmapped at once (`retire()`): its dirty pages stay in the page cache, and an
+/// `fdatasync` of `file` still writes them, so only the segment being filled is mapped.
 final class MappedSegment: @unchecked Sendable {
     // Unchecked: `offset` and the mapped bytes are written only under the WAL's lock; the
     // syncing thread touches nothing but `file` (fdatasync is safe beside writers).
@@ -27,6 +28,7 @@ final class MappedSegment: @unchecked Sendable {
     /// Where the next frame goes.
     private(set) var offset: Int
     private let base: UnsafeMutableRawPointer
+    private var mapped = true
 
     /// Maps `path` (created, or a recycled segment file renamed there) for segment
     /// `segment`, at least `size` bytes, and writes the segment header.
@@ -45,14 +47,22 @@ final class MappedSegment: @unchecked Sendable {
         append(WALSegment.header(segment: segment))
     }
 
-    deinit { munmap(base, size) }
+    deinit { retire() }
+
+    /// Unmaps the segment; no more appends. Its frames stay in the page cache (dirty until
+    /// synced through `file`). Idempotent.
+    func retire() {
+        guard mapped else { return }
+        mapped = false
+        munmap(base, size)
+    }
 
     /// Room left for frames.
     var available: Int { size - offset }
 
     /// Copies `bytes` at the end of the written part; the caller checked `available`.
     func append(_ bytes: [UInt8]) {
-        precondition(bytes.count <= available, "WAL frame overruns its mapped segment")
+        precondition(mapped && bytes.count <= available, "WAL frame overruns its mapped segment")
         // unsafe: offset + count ≤ size, the mapped length.
         bytes.withUnsafeBytes { (base + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         offset += bytes.count

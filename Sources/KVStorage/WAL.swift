@@ -81,7 +81,7 @@ final class WAL: @unchecked Sendable {
     let mapsSegments: Bool
     /// The segment frames are copied into now.
     private var mapped: MappedSegment?
-    /// Segments rotated away whose last frames the syncing thread has not synced yet.
+    /// Segments rotated away (unmapped) whose last frames the syncing thread has not synced yet.
     private var retired: [MappedSegment] = []
     /// A segment file was created or renamed since the last directory sync.
     private var directoryDirty = false
@@ -275,7 +275,10 @@ final class WAL: @unchecked Sendable {
         if let spare { try DiskDirectory.rename(spare, path) }
         let next = try MappedSegment(
             path: path, segment: segment, size: max(settings.segmentBytes, minimumBytes), create: spare == nil)
-        if let current = mapped { retired.append(current) }
+        if let current = mapped {
+            current.retire()
+            retired.append(current)
+        }
         mapped = next
         directoryDirty = true
     }
@@ -627,6 +630,7 @@ final class WAL: @unchecked Sendable {
             }
             if stop {
                 lock.lock()
+                mapped?.retire()
                 mapped = nil
                 retired.removeAll()
                 exited = true
