@@ -42,7 +42,7 @@ start_kvd() {
   local mode=$1 reads=$2
   rm -rf "$WORK/kvd"; mkdir -p "$WORK/kvd"
   for i in 0 1 2; do
-    sed -e "s/^loops = 0/loops = 1/" -e "s/^pin_threads = true/pin_threads = false/" -e "s/^idle_spin_us = .*/idle_spin_us = 0/" \
+    sed -e "s/^loops = 0/loops = 1/" -e "s/^pin_threads = true/pin_threads = false/" \
         -e "s|^data_dir = .*|data_dir = \"$WORK/kvd/n$i\"|" -e "s/^commit_mode = .*/commit_mode = \"$mode\"/" \
         "$ROOT/Perf/scripts/kvd-bench.toml" > "$WORK/kvd/n$i.toml"
     printf '\n[cluster]\nenabled = true\nread_consistency = "%s"\nwrite_consistency = "quorum"\n' "$reads" >> "$WORK/kvd/n$i.toml"
