@@ -18,12 +18,15 @@ final class BackgroundExecutor: SerialExecutor, @unchecked Sendable {
     private var jobs: [UnownedJob] = []
     private var stopping = false
     private let niceness: Int32
+    /// The executor's thread; set once, before it starts.
+    private var thread: Thread?
 
     /// Starts the thread; `niceness` is added to the process's (0 keeps its priority).
     init(name: String, niceness: Int32 = 10) {
         self.niceness = niceness
         let thread = Thread { [self] in run() }
         thread.name = name
+        self.thread = thread
         thread.start()
     }
 
@@ -36,6 +39,11 @@ final class BackgroundExecutor: SerialExecutor, @unchecked Sendable {
     }
 
     func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
+
+    /// True on the executor's own thread, so code there may run its actors' methods in place.
+    func isIsolatingCurrentContext() -> Bool? { Thread.current === thread }
+
+    func checkIsolated() { precondition(Thread.current === thread, "expected to run on \(thread?.name ?? "")") }
 
     /// Lets the thread finish the queued jobs and exit. Idempotent.
     func shutdown() {

@@ -85,14 +85,7 @@ final class Block: Sendable {
     /// Index of the first entry ≥ (token, key), or `entryCount`: a branch-free count of
     /// the smaller tokens, then key comparisons only among entries that share the token.
     func lowerBound(token: UInt64, key: [UInt8]) throws(KVError) -> Int {
-        var slot = 0
-        var end = 0
-        tokens.withUnsafeBufferPointer { all in
-            for own in all {
-                slot &+= own < token ? 1 : 0
-                end &+= own <= token ? 1 : 0
-            }
-        }
+        var (slot, end) = tokens.withUnsafeBufferPointer { equalTokenRange($0, token) }
         guard slot < end else { return slot }
         return try withBytes(key) { probe throws(KVError) -> Int in
             while slot < end, try compare(at: slot, token: token, key: probe) < 0 { slot += 1 }
@@ -116,4 +109,20 @@ final class Block: Sendable {
             }
         }
     }
+}
+
+/// The positions [first, end) of `token` among `tokens` (ascending); empty at the position
+/// where it would go. A branch-free count rather than a binary search: a memtable node's or
+/// a block's tokens span a few cache lines, and one pass loads them all at once, where a
+/// binary search waits for each line before it knows the next (on a random lookup, a cache
+/// miss per probe: ≈ 30 % of a GET's CPU went there).
+@inline(__always)
+func equalTokenRange(_ tokens: UnsafeBufferPointer<UInt64>, _ token: UInt64) -> (Int, Int) {
+    var less = 0
+    var lessOrEqual = 0
+    for own in tokens {
+        less &+= own < token ? 1 : 0
+        lessOrEqual &+= own <= token ? 1 : 0
+    }
+    return (less, lessOrEqual)
 }

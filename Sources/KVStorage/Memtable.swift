@@ -281,23 +281,12 @@ public final class Memtable: @unchecked Sendable {
         return slot
     }
 
-    /// The slots [first, end) of the first n whose token equals `t` (empty at the slot where
-    /// `t` would go). Counts with a branch-free scan instead of a binary search: the ≤ 32
-    /// tokens span four cache lines, and a scan loads them all at once, where a binary search
-    /// waits for one line before it knows the next (on a random lookup that is a cache miss
-    /// per probe, and ≈ 30 % of a GET's CPU went there).
+    /// The slots [first, end) of the first n whose token equals `t` (see `equalTokenRange`).
     @inline(__always)
     private static func tokenRange(_ node: UnsafeMutableRawPointer, _ n: Int, _ t: UInt64) -> (Int, Int) {
         // unsafe: n ≤ fanout tokens lie at tokensOffset (node layout above).
         let tokens = UnsafeRawPointer(node + tokensOffset).assumingMemoryBound(to: UInt64.self)
-        var less = 0
-        var lessOrEqual = 0
-        for i in 0..<n {
-            let own = tokens[i]
-            less &+= own < t ? 1 : 0
-            lessOrEqual &+= own <= t ? 1 : 0
-        }
-        return (less, lessOrEqual)
+        return equalTokenRange(UnsafeBufferPointer(start: tokens, count: n), t)
     }
 
     private static func insert(

@@ -147,58 +147,10 @@ import Testing
     }
 }
 
-/// A serial executor with one thread of its own that knows when it is running, as a
-/// shard's event loop does.
-final class OneThreadExecutor: SerialExecutor, @unchecked Sendable {
-    private let condition = NSCondition()
-    private var jobs: [UnownedJob] = []
-    private var stopping = false
-    private var thread: Thread?
-
-    init() {
-        let thread = Thread { [unowned self] in self.run() }
-        self.thread = thread
-        thread.start()
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        condition.lock()
-        jobs.append(job)
-        condition.signal()
-        condition.unlock()
-    }
-
-    func isIsolatingCurrentContext() -> Bool? { Thread.current === thread }
-
-    func checkIsolated() { precondition(Thread.current === thread) }
-
-    func stop() {
-        condition.lock()
-        stopping = true
-        condition.signal()
-        condition.unlock()
-    }
-
-    private func run() {
-        while true {
-            condition.lock()
-            while jobs.isEmpty && !stopping { condition.wait() }
-            if jobs.isEmpty {
-                condition.unlock()
-                return
-            }
-            let job = jobs.removeFirst()
-            condition.unlock()
-            job.runSynchronously(on: asUnownedSerialExecutor())
-        }
-    }
-}
-
 /// An actor on the same executor as an engine: a request handler on the engine's loop.
 actor SameLoopCaller {
-    let executor: OneThreadExecutor
-    init(executor: OneThreadExecutor) { self.executor = executor }
+    let executor: BackgroundExecutor
+    init(executor: BackgroundExecutor) { self.executor = executor }
     nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     /// The record read, and whether the read started on the engine's executor (the
@@ -215,8 +167,9 @@ actor SameLoopCaller {
     @Test func readsTheSameInPlaceAndAcrossAHop() async throws {
         let dir = TemporaryDirectory("read-in-place")
         defer { dir.remove() }
-        let executor = OneThreadExecutor()
-        defer { executor.stop() }
+        // A serial executor with a thread of its own that knows when it runs, as a shard's loop does.
+        let executor = BackgroundExecutor(name: "read-path-test", niceness: 0)
+        defer { executor.shutdown() }
         let engine = try await StorageEngine.open(
             directory: dir.path, settings: tinySettings(), clock: ManualClock(), logger: quietLogger, executor: executor)
         let caller = SameLoopCaller(executor: executor)
