@@ -5,8 +5,9 @@ import KVCore
 /// One per engine, a child task of the engine's background task. Its own
 /// executor (the engine's low-priority `BackgroundExecutor` thread) does the file writing (sort-order iteration of the skiplist, block
 /// encoding, `fsync`), so the shard keeps serving reads and writes meanwhile. The
-/// engine then records the table in the manifest and drops the WAL segments the
-/// memtable covered (`StorageEngine.finishFlush`).
+/// engine then records the table in its manifest (`StorageEngine.stageFlush`), the
+/// flusher writes that manifest and releases the WAL segments the memtable covered
+/// here too, and the engine puts the table on the read path (`StorageEngine.finishFlush`).
 actor Flusher {
     private let executor: BackgroundExecutor
     nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
@@ -25,6 +26,8 @@ actor Flusher {
         var settings: TableSettings
         var createdAtMillis: UInt64
         var cache: BlockCache?
+        /// Where the manifest naming the new table is written.
+        var manifest: ManifestStore
     }
 
     /// Flushes whatever the engine has frozen each time `signals` fires; returns when
@@ -32,7 +35,18 @@ actor Flusher {
     func run(engine: StorageEngine, signals: AsyncStream<Void>) async {
         for await _ in signals {
             while let job = await engine.nextFlushJob() {
-                let result = Self.write(job)
+                var result = Self.write(job)
+                if case .success(let reader) = result {
+                    // The manifest's fsyncs and the WAL segments' removal happen here, on
+                    // the background thread, not on the engine's loop.
+                    let staged = await engine.stageFlush(job, reader: reader)
+                    do throws(KVError) {
+                        try job.manifest.write(staged.manifest)
+                        engine.wal.release(below: staged.walStart)
+                    } catch {
+                        result = .failure(error)
+                    }
+                }
                 await engine.finishFlush(job, result: result)
             }
         }

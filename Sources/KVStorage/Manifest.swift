@@ -1,3 +1,4 @@
+import Synchronization
 import KVCore
 
 #if canImport(Glibc)
@@ -130,11 +131,51 @@ struct Manifest: Sendable, Equatable {
 
     /// Replaces `directory/MANIFEST` with this state, atomically and durably.
     func write(directory: String) throws(KVError) {
-        let temporary = directory + "/" + Self.temporaryFileName
+        try Self.write(encoded: encode(), directory: directory)
+    }
+
+    /// Replaces `directory/MANIFEST` with `bytes` (an encoded manifest): a temporary
+    /// file, fsync, rename, fsync of the directory.
+    static func write(encoded bytes: [UInt8], directory: String) throws(KVError) {
+        let temporary = directory + "/" + temporaryFileName
         let file = try DiskFile(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
-        try file.write(encode(), at: 0)
+        try file.write(bytes, at: 0)
         try file.sync()
-        try DiskDirectory.rename(temporary, directory + "/" + Self.fileName)
+        try DiskDirectory.rename(temporary, directory + "/" + fileName)
         try DiskDirectory.sync(directory)
+    }
+}
+
+/// Writes one engine's manifest file from whichever thread holds the change, so the
+/// fsyncs of a flush or compaction run on the background thread, never on the shard's
+/// event loop.
+///
+/// The engine changes its in-memory `Manifest` on its own executor and numbers each
+/// state it hands out (`Update.version`). Updates may reach the file out of order (the
+/// background thread and the engine's executor both write); one older than the state on
+/// disk is skipped, because that newer state was derived from it and already holds its
+/// change. So the file only ever moves forward, and a writer returns once a state at
+/// least as new as its own is durable.
+final class ManifestStore: Sendable {
+    /// One numbered manifest state, encoded.
+    struct Update: Sendable {
+        var version: UInt64
+        var bytes: [UInt8]
+    }
+
+    private let directory: String
+    /// The version of the state on disk (0: the one the engine opened with).
+    private let durableVersion = Mutex<UInt64>(0)
+
+    init(directory: String) { self.directory = directory }
+
+    /// Makes `update` (or a newer state) durable. Blocks on disk I/O: call it off the loop.
+    func write(_ update: Update) throws(KVError) {
+        let directory = self.directory
+        try durableVersion.withLock { (durable: inout UInt64) throws(KVError) in
+            guard update.version > durable else { return }
+            try Manifest.write(encoded: update.bytes, directory: directory)
+            durable = update.version
+        }
     }
 }

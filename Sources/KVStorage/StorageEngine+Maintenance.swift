@@ -27,32 +27,33 @@ extension StorageEngine {
         return Flusher.Job(
             memtable: oldest.memtable, ordinal: oldest.ordinal, walEnd: oldest.walEnd, number: number,
             path: directory + "/" + Manifest.tableFileName(number), directory: directory,
-            settings: settings.tables, createdAtMillis: clock.nowMillis(), cache: blockCache)
+            settings: settings.tables, createdAtMillis: clock.nowMillis(), cache: blockCache,
+            manifest: manifestStore)
     }
 
-    /// Records a written memtable in the manifest, then drops it and its WAL segments.
+    /// Records a written memtable's table, and the WAL position it covers, in the
+    /// in-memory manifest. The flusher makes the returned state durable and releases the
+    /// WAL segments below `walStart` (both off this executor) before `finishFlush`.
+    func stageFlush(_ job: Flusher.Job, reader: SSTableReader) -> (manifest: ManifestStore.Update, walStart: UInt64) {
+        manifest.tables.append(Manifest.Table(number: job.number, level: 0, sizeBytes: reader.fileSizeBytes))
+        manifest.walStartSegment = max(manifest.walStartSegment, job.walEnd)
+        manifest.nextSequence = max(manifest.nextSequence, wal.nextSequenceNumber)
+        return (stageManifest(), manifest.walStartSegment)
+    }
+
+    /// Puts a flushed table on the read path once the manifest naming it is durable and
+    /// its WAL segments are released, then drops its memtable.
     func finishFlush(_ job: Flusher.Job, result: Result<SSTableReader, KVError>) {
         switch result {
         case .failure(let error):
             logger.error("flush failed", metadata: ["file": "\(job.path)", "error": "\(error)"])
             fail(error)
         case .success(let reader):
-            manifest.tables.append(Manifest.Table(number: job.number, level: 0, sizeBytes: reader.fileSizeBytes))
-            manifest.walStartSegment = max(manifest.walStartSegment, job.walEnd)
-            manifest.nextSequence = max(manifest.nextSequence, wal.nextSequenceNumber)
-            do {
-                try writeManifest()
-            } catch {
-                logger.error("manifest write failed after flush", metadata: ["error": "\(error)"])
-                fail(error)
-                return
-            }
             frozen.removeAll { $0.ordinal == job.ordinal }
             insertTable(StorageEngine.LiveTable(number: job.number, level: 0, reader: reader))
             tableBytesWritten += reader.fileSizeBytes
             flushCount += 1
             flushedThrough = max(flushedThrough, job.ordinal)
-            wal.release(below: manifest.walStartSegment)
             let ready = flushWaiters.filter { $0.through <= flushedThrough }
             flushWaiters.removeAll { $0.through <= flushedThrough }
             for w in ready { w.continuation.resume() }
@@ -138,7 +139,8 @@ extension StorageEngine {
             purge: PurgeRule(
                 nowMillis: clock.nowMillis(), graceMillis: settings.tables.compaction.tombstoneGraceMillis,
                 outside: outside),
-            outputNumbers: numbers, directory: directory, settings: settings.tables, cache: blockCache)
+            outputNumbers: numbers, directory: directory, settings: settings.tables, cache: blockCache,
+            manifest: manifestStore)
     }
 
     /// A compaction that brings the stall table count down: the smallest tables
@@ -163,43 +165,45 @@ extension StorageEngine {
             reason: .sizeTieredBucket(averageBytes: bytes / UInt64(inputs.count)))
     }
 
-    /// Swaps a compaction's inputs for its outputs: manifest first, then the read path,
-    /// then the input files are deleted.
-    func finishCompaction(_ job: Compactor.Job, outputs: [LiveTable]) {
-        compactionInProgress = false
+    /// Swaps a compaction's inputs for its outputs in the in-memory manifest and returns
+    /// that state for the compactor to write (off this executor), or nil when an input
+    /// was quarantined meanwhile: its data was merged in, so the outputs are unusable and
+    /// the compactor deletes them.
+    func stageCompaction(_ job: Compactor.Job, outputs: [LiveTable]) -> ManifestStore.Update? {
         let inputs = Set(job.inputs.map(\.number))
-        // A table quarantined meanwhile makes the result unusable (its data was merged in).
         guard inputs.allSatisfy({ n in tables.contains { $0.number == n } }) else {
-            for o in outputs { try? DiskDirectory.remove(o.reader.path) }
-            return
+            compactionInProgress = false
+            return nil
         }
-        var next = manifest
-        next.tables.removeAll { inputs.contains($0.number) }
+        manifest.tables.removeAll { inputs.contains($0.number) }
         for o in outputs {
-            next.tables.append(Manifest.Table(number: o.number, level: o.level, sizeBytes: o.reader.fileSizeBytes))
+            manifest.tables.append(Manifest.Table(number: o.number, level: o.level, sizeBytes: o.reader.fileSizeBytes))
         }
-        manifest = next
-        do {
-            try writeManifest()
-        } catch {
+        return stageManifest()
+    }
+
+    /// Puts a compaction's outputs on the read path in place of its inputs once the
+    /// manifest naming them is durable (`written`). Returns the input files, which the
+    /// compactor deletes; none when the manifest write failed.
+    func finishCompaction(_ job: Compactor.Job, outputs: [LiveTable], written: Result<Void, KVError>) -> [String] {
+        compactionInProgress = false
+        if case .failure(let error) = written {
             logger.error("manifest write failed after compaction", metadata: ["error": "\(error)"])
             fail(error)
-            return
+            return []
         }
+        let inputs = Set(job.inputs.map(\.number))
         tables.removeAll { inputs.contains($0.number) }
         for o in outputs {
             insertTable(o)
             tableBytesWritten += o.reader.fileSizeBytes
         }
-        for input in job.inputs {
-            blockCache?.evictAll(tableID: input.reader.cacheID)
-            try? DiskDirectory.remove(input.reader.path)
-        }
-        try? DiskDirectory.sync(directory)
+        for input in job.inputs { blockCache?.evictAll(tableID: input.reader.cacheID) }
         compactionCount += 1
         logger.debug(
             "compaction finished", metadata: ["inputs": "\(inputs.count)", "outputs": "\(outputs.count)"])
         resumeStalledWriters()
+        return job.inputs.map(\.reader.path)
     }
 
     /// Records a failed compaction. A checksum failure quarantines the damaged input.

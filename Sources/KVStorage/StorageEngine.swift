@@ -45,6 +45,9 @@ public actor StorageEngine {
     var directoryLock: DirectoryLock?
 
     var manifest: Manifest
+    /// Writes `manifest` to disk; `manifestVersion` numbers the states handed to it.
+    let manifestStore: ManifestStore
+    var manifestVersion: UInt64 = 0
     /// The memtable taking writes.
     var active = Memtable()
     /// Frozen memtables waiting for (or being written by) the flusher, oldest first.
@@ -113,6 +116,7 @@ public actor StorageEngine {
         self.executorReference = executor
         self.customExecutor = executor?.asUnownedSerialExecutor()
         self.manifest = manifest
+        self.manifestStore = ManifestStore(directory: directory)
         self.wal = wal
         self.tables = tables.sorted { $0.reader.metadata.maxTimestamp > $1.reader.metadata.maxTimestamp }
         self.blockCache = blockCache
@@ -467,9 +471,18 @@ public actor StorageEngine {
         }
     }
 
+    /// Writes `manifest` now, on this executor (rare paths: quarantine).
     func writeManifest() throws(KVError) {
-        try manifest.write(directory: directory)
-        manifestBytesWritten += UInt64(manifest.encode().count)
+        try manifestStore.write(stageManifest())
+    }
+
+    /// Numbers and encodes the current `manifest` for `manifestStore`, which the
+    /// flusher and compactor write from the background thread.
+    func stageManifest() -> ManifestStore.Update {
+        manifestVersion += 1
+        let bytes = manifest.encode()
+        manifestBytesWritten += UInt64(bytes.count)
+        return ManifestStore.Update(version: manifestVersion, bytes: bytes)
     }
 
     // MARK: Statistics
