@@ -81,7 +81,9 @@ import Testing
             }
         }
         let clock = ContinuousClock()
-        let echoed = try await withTimeout {
+        // 5 s of traffic and idling; a full parallel `swift test` on 2 cores (the crash
+        // tests' kill loops) has stretched it past the default 10 s guard.
+        let echoed = try await withTimeout(30) {
             let connection = try await TCPConnection.connect(
                 host: "127.0.0.1", port: listener.localPort, on: group.loops[0])
             var echoed = 0
