@@ -101,8 +101,8 @@ public final class TCPListener: @unchecked Sendable, IOReadinessHandler {
     /// Connections closed at once because `maxConnections` were open.
     public var refusedTotal: Int { refusedCount.load(ordering: .relaxed) }
 
-    /// Serves one accepted connection; runs isolated to the connection's loop (and so do
-    /// the `nonisolated(nonsending)` functions it calls).
+    /// Serves one accepted connection; runs on the connection's loop thread, as the loop's
+    /// task executor (and so do the `nonisolated(nonsending)` functions it calls).
     public typealias ConnectionHandler = nonisolated(nonsending) @Sendable (TCPConnection) async -> Void
 
     /// Serves every accepted connection with `handler`, each in a child task preferring the
@@ -112,9 +112,12 @@ public final class TCPListener: @unchecked Sendable, IOReadinessHandler {
         await withDiscardingTaskGroup { tasks in
             for await connection in incoming {
                 tasks.addTask(executorPreference: connection.loop.taskExecutor) {
-                    // Isolated to the loop, so the handler's calls into actors of this loop
-                    // (the shard it hits most) run inline instead of as two queued jobs.
-                    await connection.loop.isolation.run { _ in await handler(connection) }
+                    // Not isolated to `loop.isolation`: a read's continuation resumes on the task
+                    // executor, and an actor-isolated handler then hopped to the actor, a second
+                    // queued job on every wake-up (2 loop jobs per RESP request, now 1). The
+                    // shard's hot calls (`StorageEngine.read`, `apply`) run in place on their
+                    // loop's thread without actor isolation.
+                    await handler(connection)
                     connection.close()
                 }
             }
