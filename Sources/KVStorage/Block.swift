@@ -93,6 +93,23 @@ final class Block: Sendable {
         }
     }
 
+    /// Decodes the record of entry `i` without copying its key (a point lookup has
+    /// compared it already). The body must decode exactly to its extent.
+    func record(at i: Int) throws(KVError) -> Record {
+        let r = range(of: i)
+        return try withBytes(bytes) { raw throws(KVError) -> Record in
+            var reader = ByteReader(UnsafeRawBufferPointer(rebasing: raw[r]), offset: 8)
+            do {
+                let record = try EntryCodec.decodeRecord(from: &reader)
+                guard reader.isAtEnd else { throw EntryCodecError.badFlags(0) }
+                return record
+            } catch {
+                throw KVError.corruption(
+                    path: path, offset: fileOffset + Int64(r.lowerBound), reason: "entry malformed: \(error)")
+            }
+        }
+    }
+
     /// Decodes entry `i`. The body must decode exactly to its extent.
     func entry(at i: Int) throws(KVError) -> Entry {
         let r = range(of: i)

@@ -54,10 +54,31 @@ public enum EntryCodec {
 
     /// Decodes one entry at the reader's position. Throws on truncation or unknown flags.
     public static func decode(from reader: inout ByteReader) throws(EntryCodecError) -> (Key, Record) {
+        let (key, record) = try decode(from: &reader, keepingKey: true)
+        return (key!, record)
+    }
+
+    /// Decodes one entry's record, stepping over its key without copying it: for a
+    /// point lookup that has already compared the key. Same checks as `decode`.
+    public static func decodeRecord(from reader: inout ByteReader) throws(EntryCodecError) -> Record {
+        try decode(from: &reader, keepingKey: false).1
+    }
+
+    private static func decode(from reader: inout ByteReader, keepingKey: Bool) throws(EntryCodecError) -> (Key?, Record) {
         do {
             let flags = try reader.readByte()
             guard flags & ~(tombstoneFlag | expiryFlag) == 0 else { throw EntryCodecError.badFlags(flags) }
-            let key = Key(try reader.readLengthPrefixed())
+            let key: Key?
+            if keepingKey {
+                key = Key(try reader.readLengthPrefixed())
+            } else {
+                let length = try reader.readVarint()
+                guard length <= UInt64(reader.remaining) else {
+                    throw ByteReader.Error.truncated(needed: Int(clamping: length), available: reader.remaining)
+                }
+                try reader.skip(Int(length))
+                key = nil
+            }
             let timestamp = Timestamp(rawValue: try reader.read(littleEndian: UInt64.self))
             let expiry: UInt64? = flags & expiryFlag != 0 ? try reader.read(littleEndian: UInt64.self) : nil
             let payload: Record.Payload =

@@ -34,6 +34,8 @@ public final class SSTableReader: Sendable {
     /// `index[i].lastToken` for every block, contiguous, for the lookup's binary search.
     let indexTokens: [UInt64]
     let cache: BlockCache?
+    /// This table's slots in `cache`.
+    let cacheTable: BlockCache.Table?
 
     private static let nextCacheID = Atomic<UInt64>(1)
 
@@ -49,7 +51,9 @@ public final class SSTableReader: Sendable {
         self.index = index
         self.indexTokens = index.map(\.lastToken)
         self.cache = cache
-        self.cacheID = Self.nextCacheID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let id = Self.nextCacheID.wrappingAdd(1, ordering: .relaxed).oldValue
+        self.cacheID = id
+        self.cacheTable = cache?.register(tableID: id, blockCount: index.count)
     }
 
     deinit {
@@ -77,10 +81,9 @@ public final class SSTableReader: Sendable {
                 return try verifiedPayload(raw, path: path, offset: Int64(handle.offset), what: what)
             }
             let filterBytes = try section(footer.filter, "filter")
-            guard let hashCount = filterBytes.first, hashCount <= 30 else {
+            guard let filter = BloomFilter(serialized: filterBytes) else {
                 throw KVError.corruption(path: path, offset: Int64(footer.filter.offset), reason: "filter header invalid")
             }
-            let filter = BloomFilter(bits: Array(filterBytes.dropFirst()), hashCount: Int(hashCount))
             let index = try IndexSection.decode(
                 section(footer.index, "index"), dataEnd: footer.filter.offset, path: path,
                 offset: Int64(footer.index.offset))
@@ -127,7 +130,7 @@ public final class SSTableReader: Sendable {
                 try block.compare(at: position, token: token.rawValue, key: probe)
             }) == 0
         else { return nil }
-        return try block.entry(at: position).record
+        return try block.record(at: position)
     }
 
     /// An iterator over the entries with tokens in `tokens`, in order. With `fillCache`
@@ -159,10 +162,10 @@ public final class SSTableReader: Sendable {
     /// Data block `i`, from the cache or verified from disk.
     func block(at i: Int, fillCache: Bool) throws(KVError) -> Block {
         let handle = index[i].handle
-        if let cached = cache?.lookup(table: cacheID, offset: handle.offset) { return cached }
+        if let cache, let cacheTable, let cached = cache.lookup(cacheTable, block: i) { return cached }
         let raw = try DurableFile.readExactly(fd, offset: handle.offset, count: Int(handle.size), path: path)
         let block = try Block(verifying: raw, path: path, fileOffset: Int64(handle.offset))
-        if fillCache { cache?.insert(table: cacheID, offset: handle.offset, block: block) }
+        if fillCache, let cache, let cacheTable { cache.insert(cacheTable, block: i, block) }
         return block
     }
 }

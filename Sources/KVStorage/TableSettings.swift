@@ -9,7 +9,7 @@ public struct TableSettings: Sendable, Equatable {
     /// Bloom filter bits per key in each SSTable. 10 bits gives ≈ 1 % false positives.
     /// 0 writes an empty filter (every lookup reads a block). Default 10 (bits/key).
     public var bloomBitsPerKey: Int
-    /// Capacity of the shared decoded-block LRU cache, in bytes of block data.
+    /// Capacity of the shared decoded-block cache (CLOCK eviction), in bytes of block data.
     /// Default 67,108,864 (64 MiB).
     public var blockCacheBytes: Int
     /// Size at which a compaction closes one output SSTable and starts the next, in

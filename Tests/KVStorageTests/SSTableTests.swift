@@ -140,22 +140,49 @@ import Testing
         writer.abandon()
     }
 
-    @Test func bloomFilterFalsePositiveRateIsUnderTwoPercent() {
+    @Test(arguments: [BloomFilter.Layout.blocked, .standard])
+    func bloomFilterFalsePositiveRateIsUnderTwoPercent(layout: BloomFilter.Layout) {
         var random = TestRandom(seed: 11)
         let present = (0..<100_000).map { _ in Token(rawValue: random.next()) }
-        let filter = BloomFilter(tokens: present, bitsPerKey: 10)
+        let filter = BloomFilter(tokens: present, bitsPerKey: 10, layout: layout)
         #expect(present.allSatisfy { filter.mayContain($0) }, "no false negatives")
         var falsePositives = 0
         let probes = 100_000
         for _ in 0..<probes where filter.mayContain(Token(rawValue: random.next())) { falsePositives += 1 }
         let rate = Double(falsePositives) / Double(probes)
-        print("bloom: 10 bits/key, k=\(filter.hashCount), false-positive rate \(rate)")
+        print("bloom \(layout): 10 bits/key, k=\(filter.hashCount), false-positive rate \(rate)")
         #expect(rate < 0.02)
         // Keys hashed for real (tokens of short similar keys) behave the same.
         let keys = (0..<100_000).map { Key("user:\($0)").token }
-        let keyFilter = BloomFilter(tokens: keys, bitsPerKey: 10)
+        let keyFilter = BloomFilter(tokens: keys, bitsPerKey: 10, layout: layout)
         let keyFalse = (100_000..<200_000).filter { keyFilter.mayContain(Key("user:\($0)").token) }.count
         #expect(Double(keyFalse) / 100_000 < 0.02)
+        // A table of one vnode range: every token shares its high 10 bits.
+        let narrow = (0..<50_000).map { _ in Token(rawValue: 0x2A5 << 54 | random.next() >> 10) }
+        let narrowFilter = BloomFilter(tokens: narrow, bitsPerKey: 10, layout: layout)
+        #expect(narrow.allSatisfy { narrowFilter.mayContain($0) })
+        let narrowFalse = (0..<50_000).count { _ in narrowFilter.mayContain(Token(rawValue: 0x2A5 << 54 | random.next() >> 10)) }
+        #expect(Double(narrowFalse) / 50_000 < 0.02)
+    }
+
+    /// Both layouts survive serialisation (the header tells them apart), so tables written
+    /// before the blocked layout still read; bad headers and torn lines are refused.
+    @Test func bloomFilterSerialisationKeepsTheLayout() throws {
+        var random = TestRandom(seed: 12)
+        let tokens = (0..<5_000).map { _ in Token(rawValue: random.next()) }
+        for layout in [BloomFilter.Layout.blocked, .standard] {
+            let filter = BloomFilter(tokens: tokens, bitsPerKey: 10, layout: layout)
+            let parsed = try #require(BloomFilter(serialized: filter.serialized))
+            #expect(parsed == filter)
+            #expect(tokens.allSatisfy { parsed.mayContain($0) })
+        }
+        let blocked = BloomFilter(tokens: tokens, bitsPerKey: 10).serialized
+        #expect(blocked.count - 1 == (5_000 * 10 + 511) / 512 * 64)
+        #expect(BloomFilter(serialized: Array(blocked.dropLast())) == nil, "a torn line")
+        #expect(BloomFilter(serialized: [31, 0, 0]) == nil, "more than 30 probes")
+        #expect(BloomFilter(serialized: []) == nil)
+        let empty = try #require(BloomFilter(serialized: BloomFilter(tokens: tokens, bitsPerKey: 0).serialized))
+        #expect(empty.mayContain(Token(rawValue: 1)))
     }
 
     @Test func blockCacheServesRepeatReadsAndEvictsByBytes() throws {
@@ -176,6 +203,31 @@ import Testing
         #expect(stats.blockCount < Int(reader.metadata.blockCount))
         cache.evictAll(tableID: reader.cacheID)
         #expect(cache.statistics.bytes == 0 && cache.statistics.blockCount == 0)
+    }
+
+    /// CLOCK eviction: a block read again since the hand last passed keeps its place
+    /// for one more sweep, while one read once goes first.
+    @Test func blockCacheKeepsABlockReadAgainOverOnesReadOnce() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("clock.sst")
+        try writeTable(sampleEntries(count: 2_000, seed: 3), to: path, settings: TableSettings(blockSizeBytes: 512))
+        // Size the cache to exactly blocks 0…3.
+        let probe = try SSTableReader.open(path: path, cache: nil)
+        let costs = try (0..<5).map { try probe.block(at: $0, fillCache: false).cost }
+        let cache = BlockCache(capacityBytes: costs[0..<4].reduce(0, +))
+        let reader = try SSTableReader.open(path: path, cache: cache)
+        let table = try #require(reader.cacheTable)
+        _ = try reader.block(at: 0, fillCache: true)
+        _ = try reader.block(at: 0, fillCache: true)  // a hit: block 0 is now referenced
+        for i in 1...3 { _ = try reader.block(at: i, fillCache: true) }
+        #expect(cache.statistics.blockCount == 4 && cache.statistics.evictions == 0)
+        _ = try reader.block(at: 4, fillCache: true)  // full: the sweep spares block 0, evicts block 1
+        #expect(cache.statistics.evictions >= 1)
+        #expect(cache.lookup(table, block: 0) != nil, "read twice: kept")
+        #expect(cache.lookup(table, block: 1) == nil, "read once: evicted first")
+        #expect(cache.lookup(table, block: 4) != nil)
+        #expect(cache.statistics.bytes <= cache.capacityBytes)
     }
 
     /// Random tables (sizes, block sizes, shapes) read back exactly, by scan, get and seek.
