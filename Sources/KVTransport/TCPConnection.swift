@@ -274,6 +274,26 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
         try outcome.get()
     }
 
+    /// `write`, recycling buffers: queues the bytes of `buffer` and leaves it empty, holding
+    /// the storage of an earlier write that has been sent when there is one. A handler that
+    /// fills one reply buffer per request then allocates none in steady state (with
+    /// `write(_:)` followed by `removeAll(keepingCapacity:)`, the queued array was still
+    /// shared, so every reply allocated a new buffer).
+    public func write(recycling buffer: inout [UInt8]) async throws(TransportError) {
+        guard loop.inEventLoop else {
+            try await write(buffer)
+            buffer.removeAll(keepingCapacity: true)
+            return
+        }
+        if let failure { throw failure }
+        if closing { throw .closed }
+        var chunk = writeQueue.takeSpare()
+        swap(&chunk, &buffer)
+        enqueueWrite(chunk)
+        if let failure { throw failure }
+        try await waitUntilWritable()
+    }
+
     /// Queues `bytes` for sending without waiting for room (no back-pressure): for callers
     /// that must not suspend between queueing and bookkeeping (RPC). Bytes from one thread go
     /// out in call order. The bytes leave at the end of the loop's current turn, together with
@@ -537,6 +557,11 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
 struct WriteQueue {
     private var bytes: [UInt8] = []
     private var head = 0
+    /// The storage of a chunk already sent (or already copied into `bytes`), handed back by
+    /// `takeSpare` so a request-reply loop reuses two buffers instead of allocating one per
+    /// reply. Kept only up to `spareLimit` bytes of capacity.
+    private var spare: [UInt8] = []
+    private static let spareLimit = 64 << 10
 
     var byteCount: Int { bytes.count - head }
     var isEmpty: Bool { head == bytes.count }
@@ -547,7 +572,21 @@ struct WriteQueue {
             head = 0
         } else {
             bytes.append(contentsOf: chunk)
+            keepAsSpare(chunk)
         }
+    }
+
+    /// An empty array, with the capacity of an earlier chunk when one is free (no
+    /// allocation when nothing else holds that chunk).
+    mutating func takeSpare() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &spare)
+        taken.removeAll(keepingCapacity: true)
+        return taken
+    }
+
+    private mutating func keepAsSpare(_ chunk: [UInt8]) {
+        if spare.capacity == 0, chunk.capacity <= Self.spareLimit { spare = chunk }
     }
 
     /// Calls `body` with the unsent bytes (not empty).
@@ -560,8 +599,10 @@ struct WriteQueue {
     mutating func consume(_ n: Int) {
         head += n
         if head == bytes.count {
-            bytes = []
+            var sent: [UInt8] = []
+            swap(&sent, &bytes)
             head = 0
+            keepAsSpare(sent)
         } else if head >= 65_536 && head * 2 >= bytes.count {
             bytes.removeSubrange(0..<head)
             head = 0
@@ -571,6 +612,7 @@ struct WriteQueue {
     mutating func removeAll() {
         bytes = []
         head = 0
+        spare = []
     }
 }
 

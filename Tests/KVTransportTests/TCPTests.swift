@@ -2,6 +2,7 @@ import KVTestSupport
 import KVRuntime
 import CKVSystem
 import Glibc
+import Synchronization
 import Testing
 @testable import KVTransport
 
@@ -71,6 +72,39 @@ func makeGroup(loops: Int = 2) -> EventLoopGroup {
             return try await connection.read(exactly: 2)
         }
         #expect(reply == [1, 1])
+        listener.shutdown(gracePeriod: .seconds(1))
+        try await withTimeout { await server.value }
+    }
+
+    /// A request-reply handler writing with `write(recycling:)` gets its buffer back empty,
+    /// holding the storage of an earlier reply once one has been sent, and every reply
+    /// arrives intact and in order.
+    @Test func recyclingWritesHandBackSentBuffers() async throws {
+        let group = makeGroup(loops: 1)
+        defer { group.shutdown() }
+        let listener = try TCPListener.bind(host: "127.0.0.1", port: 0, group: group)
+        let recycled = Mutex(0)
+        let server = serve(listener) { connection in
+            var out: [UInt8] = []
+            while let bytes = try? await connection.read(), !bytes.isEmpty {
+                for b in bytes { out.append(contentsOf: repeatElement(b, count: 200)) }
+                do { try await connection.write(recycling: &out) } catch { return }
+                if out.isEmpty && out.capacity >= 200 { recycled.withLock { $0 += 1 } }
+            }
+        }
+        let replies = try await withTimeout {
+            let connection = try await TCPConnection.connect(host: "127.0.0.1", port: listener.localPort, on: group.next())
+            defer { connection.close() }
+            var good = 0
+            for i in 0..<100 {
+                try await connection.write([UInt8(i)])
+                if try await connection.read(exactly: 200) == [UInt8](repeating: UInt8(i), count: 200) { good += 1 }
+            }
+            return good
+        }
+        #expect(replies == 100)
+        // The first reply has no sent buffer to take over; later ones do.
+        #expect(recycled.withLock { $0 } >= 90)
         listener.shutdown(gracePeriod: .seconds(1))
         try await withTimeout { await server.value }
     }

@@ -66,11 +66,10 @@ struct RESPConnectionHandler<Service: KeyValueService>: Sendable {
     private func flush(_ out: inout [UInt8], to connection: TCPConnection) async -> Bool {
         guard !out.isEmpty else { return true }
         do throws(TransportError) {
-            try await connection.write(out)
+            try await connection.write(recycling: &out)
         } catch {
             return false
         }
-        out.removeAll(keepingCapacity: true)
         return true
     }
 }
