@@ -41,12 +41,23 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
     private var closing = false
     private var lingerTimer: LoopTimer?
 
-    /// The suspended reader. Unchecked continuation (no per-read canary allocation): it is
+    /// A suspended reader, and how it takes its bytes.
+    private enum ReadWaiter {
+        /// A reader on this loop: resumed with the count of bytes left for it in `scratch`.
+        case inScratch(UnsafeContinuation<Result<Int, TransportError>, Never>)
+        /// A reader on another thread: resumed with a copy.
+        case copied(UnsafeContinuation<Result<[UInt8], TransportError>, Never>)
+    }
+
+    /// The suspended reader. Unchecked continuations (no per-read canary allocation): it is
     /// resumed exactly once, by whoever takes it out of this property first, on the loop thread.
-    private var readWaiter: UnsafeContinuation<Result<[UInt8], TransportError>, Never>?
+    private var readWaiter: ReadWaiter?
     private var readMaxBytes = 0
     /// Where `recv` writes; owned by the connection, used only on the loop thread.
     private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    /// True while received bytes in `scratch` wait for the reader on this loop to take them:
+    /// no `recv` may overwrite them (a second reader fails with `.concurrentRead`).
+    private var scratchHeld = false
     /// The idle timer of waiting reads. It is armed once and re-armed when it fires early,
     /// not armed and cancelled around every read: `readDeadline` moves, the timer stays.
     private var readTimer: LoopTimer?
@@ -112,18 +123,67 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
     /// connection is closed and `.timedOut` thrown. Costs one `recv` when data is ready.
     public func read(maxBytes: Int? = nil, timeout: Duration? = nil) async throws(TransportError) -> [UInt8] {
         let limit = max(1, maxBytes ?? settings.readChunkBytes)
-        if loop.inEventLoop, readWaiter == nil, let ready = attemptRead(maxBytes: limit) {
-            return try ready.get()
+        if loop.inEventLoop {
+            return try await withReceivedBytes(limit: limit, timeout: timeout) { Array($0) }
         }
         let wait = timeout ?? settings.idleTimeout
         let outcome = await withUnsafeContinuation { continuation in
-            if loop.inEventLoop {
-                startRead(continuation, maxBytes: limit, timeout: wait)
-            } else {
-                loop.execute { self.startRead(continuation, maxBytes: limit, timeout: wait) }
-            }
+            loop.execute { self.startRead(.copied(continuation), maxBytes: limit, timeout: wait) }
         }
         return try outcome.get()
+    }
+
+    /// Reads what is available (up to `maxBytes`) and hands it to `body`, straight from the
+    /// receive buffer on the connection's loop (a parser appends it to its own buffer: no
+    /// array in between, one allocation and one copy fewer per read). Returns the byte
+    /// count, 0 at end of stream. Same waiting rules as `read(maxBytes:timeout:)`; the
+    /// bytes are valid only inside `body`.
+    public func read(
+        maxBytes: Int? = nil, timeout: Duration? = nil, into body: (UnsafeRawBufferPointer) -> Void
+    ) async throws(TransportError) -> Int {
+        let limit = max(1, maxBytes ?? settings.readChunkBytes)
+        if loop.inEventLoop {
+            return try await withReceivedBytes(limit: limit, timeout: timeout) { bytes in
+                body(bytes)
+                return bytes.count
+            }
+        }
+        let bytes = try await read(maxBytes: limit, timeout: timeout)
+        bytes.withUnsafeBytes(body)
+        return bytes.count
+    }
+
+    /// On the loop thread: waits for input in `scratch` and calls `body` with it (empty at
+    /// end of stream), then frees `scratch` for the next `recv`.
+    private func withReceivedBytes<R>(
+        limit: Int, timeout: Duration?, _ body: (UnsafeRawBufferPointer) -> R
+    ) async throws(TransportError) -> R {
+        let count: Int
+        if readWaiter == nil, let ready = attemptRead(maxBytes: limit) {
+            count = try ready.get()
+        } else {
+            let wait = timeout ?? settings.idleTimeout
+            let outcome = await withUnsafeContinuation { continuation in
+                startRead(.inScratch(continuation), maxBytes: limit, timeout: wait)
+            }
+            count = try outcome.get()
+        }
+        guard count > 0 else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        // A reader that was on this loop resumes on it (its task prefers the loop, or its
+        // actor runs there). Should one not, the bytes are copied out on the loop instead.
+        guard loop.inEventLoop else {
+            let copy = await withUnsafeContinuation { continuation in
+                loop.execute { continuation.resume(returning: self.takeScratch(count) { Array($0) }) }
+            }
+            return copy.withUnsafeBytes(body)
+        }
+        return takeScratch(count, body)
+    }
+
+    /// Calls `body` with the first `count` bytes of `scratch` and frees it. Loop thread only.
+    private func takeScratch<R>(_ count: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        defer { scratchHeld = false }
+        return body(UnsafeRawBufferPointer(rebasing: scratch[..<count]))
     }
 
     /// Reads exactly `count` bytes (several reads if needed); throws `.closed` if the stream
@@ -144,17 +204,17 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
     public func read(appendingTo buffer: inout [UInt8], maxBytes: Int? = nil, timeout: Duration? = nil)
         async throws(TransportError) -> Int
     {
-        let bytes = try await read(maxBytes: maxBytes, timeout: timeout)
-        buffer.append(contentsOf: bytes)
-        return bytes.count
+        try await read(maxBytes: maxBytes, timeout: timeout) { buffer.append(contentsOf: $0) }
     }
 
-    /// One `recv` on the loop thread: the bytes, `[]` at end of stream, an error, or nil for EAGAIN.
-    /// Receives into a per-connection scratch buffer and copies out only what arrived, so a
-    /// small request does not hold a `readChunkBytes` allocation.
-    private func attemptRead(maxBytes: Int) -> Result<[UInt8], TransportError>? {
+    /// One `recv` on the loop thread into the per-connection `scratch` buffer: how many bytes
+    /// arrived there (0 at end of stream; the reader then holds `scratch` until it takes
+    /// them), an error, or nil for EAGAIN. Readers copy out only what arrived, so a small
+    /// request does not hold a `readChunkBytes` allocation.
+    private func attemptRead(maxBytes: Int) -> Result<Int, TransportError>? {
         if let failure { return .failure(failure) }
-        if peerFinished { return .success([]) }
+        if scratchHeld { return .failure(.concurrentRead) }
+        if peerFinished { return .success(0) }
         ensureRegistered()
         guard mayHaveInput else { return nil }
         if scratch.count < maxBytes {
@@ -172,11 +232,12 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
             // Not after a hangup edge: a FIN already reported may still be pending, and no
             // new edge would announce it.
             if n < maxBytes && !hangupSeen { mayHaveInput = false }
-            return .success(Array(UnsafeRawBufferPointer(rebasing: scratch[..<n])))
+            scratchHeld = true
+            return .success(n)
         }
         if n == 0 {
             peerFinished = true
-            return .success([])
+            return .success(0)
         }
         let code = errno
         if code == EAGAIN || code == EWOULDBLOCK {
@@ -188,18 +249,16 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
         return .failure(error)
     }
 
-    private func startRead(
-        _ continuation: UnsafeContinuation<Result<[UInt8], TransportError>, Never>, maxBytes: Int, timeout: Duration?
-    ) {
+    private func startRead(_ waiter: ReadWaiter, maxBytes: Int, timeout: Duration?) {
         guard readWaiter == nil else {
-            continuation.resume(returning: .failure(.concurrentRead))
+            deliver(.failure(.concurrentRead), to: waiter)
             return
         }
         if let ready = attemptRead(maxBytes: maxBytes) {
-            continuation.resume(returning: ready)
+            deliver(ready, to: waiter)
             return
         }
-        readWaiter = continuation
+        readWaiter = waiter
         readMaxBytes = maxBytes
         guard let timeout else {
             readDeadline = .max
@@ -244,7 +303,18 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
         guard let waiter = readWaiter else { return }
         readWaiter = nil
         // The idle timer stays armed: it finds no waiting read (or a later deadline) when it fires.
-        waiter.resume(returning: ready)
+        deliver(ready, to: waiter)
+    }
+
+    /// Resumes `waiter` with the outcome of `attemptRead`: the bytes stay in `scratch` for a
+    /// reader on this loop; another thread's reader gets a copy, and `scratch` is free again.
+    private func deliver(_ outcome: Result<Int, TransportError>, to waiter: ReadWaiter) {
+        switch waiter {
+        case .inScratch(let continuation):
+            continuation.resume(returning: outcome)
+        case .copied(let continuation):
+            continuation.resume(returning: outcome.map { count in count == 0 ? [] : takeScratch(count) { Array($0) } })
+        }
     }
 
     // MARK: Writing
@@ -500,14 +570,17 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
         writeQueue.removeAll()
-        scratch.deallocate()
-        scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        // Bytes a reader has yet to take stay until it takes them (or the connection goes away).
+        if !scratchHeld {
+            scratch.deallocate()
+            scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        }
         lingerTimer?.cancel()
         readTimer?.cancel()
         readTimer = nil
         if let waiter = readWaiter {
             readWaiter = nil
-            waiter.resume(returning: .failure(reason))
+            deliver(.failure(reason), to: waiter)
         }
         let waiters = writeWaiters
         writeWaiters.removeAll()

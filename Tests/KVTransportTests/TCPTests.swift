@@ -76,6 +76,43 @@ func makeGroup(loops: Int = 2) -> EventLoopGroup {
         try await withTimeout { await server.value }
     }
 
+    /// `read(into:)` on the loop hands the received bytes straight from the receive buffer,
+    /// across many partial reads, and reports 0 at end of stream.
+    @Test func readIntoHandsOverEveryByteThenZeroAtEnd() async throws {
+        let group = makeGroup(loops: 1)
+        defer { group.shutdown() }
+        let listener = try TCPListener.bind(host: "127.0.0.1", port: 0, group: group)
+        let total = 300_000
+        let received = Mutex<(bytes: [UInt8], reads: Int, endSeen: Bool)>(([], 0, false))
+        let server = serve(listener) { connection in
+            var collected: [UInt8] = []
+            var reads = 0
+            while true {
+                guard let n = try? await connection.read(maxBytes: 8192, into: { collected.append(contentsOf: $0) }) else { break }
+                if n == 0 {
+                    received.withLock { $0.endSeen = true }
+                    break
+                }
+                reads += 1
+                if collected.count == total { try? await connection.write([1]) }
+            }
+            received.withLock { $0.bytes = collected; $0.reads = reads }
+        }
+        let payload = (0..<total).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
+        try await withTimeout {
+            let connection = try await TCPConnection.connect(host: "127.0.0.1", port: listener.localPort, on: group.next())
+            try await connection.write(payload)
+            #expect(try await connection.read(exactly: 1) == [1])
+            connection.close()
+        }
+        listener.shutdown(gracePeriod: .seconds(1))
+        try await withTimeout { await server.value }
+        let result = received.withLock { $0 }
+        #expect(result.bytes == payload)
+        #expect(result.reads >= total / 8192, "at most 8192 bytes per read")
+        #expect(result.endSeen)
+    }
+
     /// A request-reply handler writing with `write(recycling:)` gets its buffer back empty,
     /// holding the storage of an earlier reply once one has been sent, and every reply
     /// arrives intact and in order.

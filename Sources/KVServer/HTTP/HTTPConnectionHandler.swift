@@ -30,15 +30,15 @@ struct HTTPConnectionHandler<Service: KeyValueService>: Sendable {
         out.reserveCapacity(4096)
         while true {
             let timeout: Duration? = parser.isIdle ? nil : .milliseconds(settings.requestTimeoutMillis)
-            let bytes: [UInt8]
+            // Received bytes go straight from the socket's buffer into the parser's.
+            let received: Int
             do throws(TransportError) {
-                bytes = try await connection.read(timeout: timeout)
+                received = try await connection.read(timeout: timeout) { parser.append($0) }
             } catch {
                 return
             }
-            if bytes.isEmpty { return }
+            if received == 0 { return }
             tracker.begin(slot)
-            parser.append(bytes)
             var close = false
             events: while let event = parser.next() {
                 switch event {

@@ -27,15 +27,15 @@ struct RESPConnectionHandler<Service: KeyValueService>: Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(4096)
         while true {
-            let bytes: [UInt8]
+            // Received bytes go straight from the socket's buffer into the parser's.
+            let received: Int
             do throws(TransportError) {
-                bytes = try await connection.read()
+                received = try await connection.read { parser.append($0) }
             } catch {
                 return
             }
-            if bytes.isEmpty { return }
+            if received == 0 { return }
             tracker.begin(slot)
-            parser.append(bytes)
             var close = false
             var executed = 0
             commands: while let event = parser.next() {
