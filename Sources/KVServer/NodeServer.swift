@@ -97,12 +97,12 @@ public final class NodeServer: Sendable {
         do throws(KVError) {
             if settings.cluster.enabled {
                 let node = try await Node.start(
-                    settings: settings.clusterNodeSettings, network: network ?? TCPNetwork(group: group, logger: logger),
+                    settings: settings.clusterNodeSettings(shards: group.loops.count), network: network ?? TCPNetwork(group: group, logger: logger),
                     loops: group.loops, wallClock: wallClock, logger: logger)
                 cluster = ClusterService(node: node, limits: settings.limits)
             } else {
                 single = try await SingleNode.open(
-                    dataDirectory: settings.dataDirectory, loops: group.loops, storage: settings.effectiveStorage,
+                    dataDirectory: settings.dataDirectory, loops: group.loops, storage: settings.effectiveStorage(shards: group.loops.count),
                     wallClock: wallClock, logger: logger)
             }
         } catch {

@@ -1,3 +1,4 @@
+import Glibc
 import KVCluster
 import KVCore
 import KVRuntime
@@ -31,8 +32,12 @@ public struct ServerSettings: Sendable, Equatable {
     public var transport: TCPSettings
     /// Key and value size limits (also given to the storage engine).
     public var limits: Limits
-    /// Each shard's engine: commit mode, memtable, caches (`[storage]`).
+    /// Each shard's engine: commit mode, memtable, caches (`[storage]`). Its block cache
+    /// size is set from `blockCacheBytes` when the node opens (see `effectiveStorage`).
     public var storage: StorageSettings
+    /// The node's SSTable block cache, in bytes, split evenly across its shards; 0 turns it
+    /// off. Default nil: automatic, `automaticBlockCacheBytes` of this machine's memory.
+    public var blockCacheBytes: Int?
     /// Cluster membership (`[cluster]`). Default: disabled (a single node, replication 1).
     public var cluster: ClusterMembership
 
@@ -40,7 +45,8 @@ public struct ServerSettings: Sendable, Equatable {
         dataDirectory: String = "./data", bindHost: String = "127.0.0.1", shutdownGraceMillis: Int = 5000,
         logLevel: String = "info", http: HTTPSettings = HTTPSettings(), resp: RESPSettings = RESPSettings(),
         runtime: RuntimeSettings = RuntimeSettings(), transport: TCPSettings = TCPSettings(),
-        limits: Limits = .default, storage: StorageSettings = .default, cluster: ClusterMembership = ClusterMembership()
+        limits: Limits = .default, storage: StorageSettings = .default, blockCacheBytes: Int? = nil,
+        cluster: ClusterMembership = ClusterMembership()
     ) {
         self.dataDirectory = dataDirectory
         self.bindHost = bindHost
@@ -52,14 +58,34 @@ public struct ServerSettings: Sendable, Equatable {
         self.transport = transport
         self.limits = limits
         self.storage = storage
+        self.blockCacheBytes = blockCacheBytes
         self.cluster = cluster
     }
 
-    /// The storage settings with the node's limits applied.
-    public var effectiveStorage: StorageSettings {
+    /// Each of `shards` engines' storage settings: the node's limits applied, and its
+    /// share of the node's block cache.
+    public func effectiveStorage(shards: Int) -> StorageSettings {
         var s = storage
         s.limits = limits
+        let total = blockCacheBytes ?? Self.automaticBlockCacheBytes(physicalMemoryBytes: Self.physicalMemoryBytes())
+        s.tables.blockCacheBytes = total / max(1, shards)
         return s
+    }
+
+    /// The block cache a node gets by default: an eighth of physical memory, at most
+    /// 1 GiB and at least 16 MiB (1 GiB from 8 GiB of RAM up). The SSTables' blocks stay
+    /// in the page cache as well; this bounds the decoded copies a lookup reads without a
+    /// system call. Cassandra's chunk cache is sized the same way (a fraction of memory,
+    /// capped); the engine's own default (`TableSettings`) stays 64 MiB per engine.
+    public static func automaticBlockCacheBytes(physicalMemoryBytes: UInt64) -> Int {
+        Int(clamping: min(1 << 30, max(16 << 20, physicalMemoryBytes / 8)))
+    }
+
+    /// This machine's physical memory in bytes (`sysconf`), 0 when unknown.
+    public static func physicalMemoryBytes() -> UInt64 {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, pageSize > 0 else { return 0 }
+        return UInt64(pages) &* UInt64(pageSize)
     }
 }
 
@@ -95,12 +121,13 @@ public struct ClusterMembership: Sendable, Equatable {
 }
 
 extension ServerSettings {
-    /// The cluster node's settings drawn from these (data directory, bind address, storage).
-    public var clusterNodeSettings: NodeSettings {
+    /// The cluster node's settings drawn from these (data directory, bind address, storage
+    /// for `shards` shards).
+    public func clusterNodeSettings(shards: Int) -> NodeSettings {
         NodeSettings(
             id: NodeID(cluster.nodeID),
             rpcAddress: KVCluster.NodeAddress(host: bindHost, port: UInt16(clamping: cluster.rpcPort)),
-            seeds: cluster.seeds, rack: cluster.rack, dataDirectory: dataDirectory, storage: effectiveStorage,
+            seeds: cluster.seeds, rack: cluster.rack, dataDirectory: dataDirectory, storage: effectiveStorage(shards: shards),
             cluster: cluster.settings)
     }
 }

@@ -20,7 +20,7 @@ struct ClusterConfigTests {
             #expect(s.dataDirectory == "./data/node\(i)")
             // Every cluster value written in the file is the default.
             #expect(s.cluster.settings == ClusterSettings())
-            #expect(s.clusterNodeSettings.rpcAddress == NodeAddress(host: "127.0.0.1", port: UInt16(7000 + i)))
+            #expect(s.clusterNodeSettings(shards: 1).rpcAddress == NodeAddress(host: "127.0.0.1", port: UInt16(7000 + i)))
         }
     }
 

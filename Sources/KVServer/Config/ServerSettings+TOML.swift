@@ -98,7 +98,7 @@ extension ServerSettings {
         if let v = try storage.int("memtable_bytes", min: 1 << 16) { s.storage.memtableBytes = v }
         if let v = try storage.int("max_frozen_memtables", min: 1) { s.storage.maxFrozenMemtables = v }
         if let v = try storage.int("row_cache_bytes", min: 0) { s.storage.rowCacheBytes = v }
-        if let v = try storage.int("block_cache_bytes", min: 0) { s.storage.tables.blockCacheBytes = v }
+        if let v = try storage.int("block_cache_bytes", min: 0) { s.blockCacheBytes = v }
         if let v = try storage.int("wal_segment_bytes", min: 1 << 16) { s.storage.wal.segmentBytes = v }
         if let v = try storage.bool("background_compaction") { s.storage.backgroundCompaction = v }
         if let v = try storage.bool("prefault_memtable") { s.storage.prefaultMemtable = v }

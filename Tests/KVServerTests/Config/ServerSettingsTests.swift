@@ -38,8 +38,25 @@ private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
     #expect(s.runtime.loopCount == 4)
     #expect(s.transport.idleTimeout == nil)
     #expect(s.limits.maxValueBytes == 4096)
-    #expect(s.effectiveStorage.limits.maxValueBytes == 4096)
+    #expect(s.effectiveStorage(shards: 4).limits.maxValueBytes == 4096)
     #expect(s.storage.commitMode == .periodic(milliseconds: 250))
+}
+
+@Test func blockCacheIsTheNodesSplitAcrossShards() throws {
+    // Automatic: an eighth of memory, between 16 MiB and 1 GiB.
+    #expect(ServerSettings.automaticBlockCacheBytes(physicalMemoryBytes: 24 << 30) == 1 << 30)
+    #expect(ServerSettings.automaticBlockCacheBytes(physicalMemoryBytes: 4 << 30) == 512 << 20)
+    #expect(ServerSettings.automaticBlockCacheBytes(physicalMemoryBytes: 64 << 20) == 16 << 20)
+    #expect(ServerSettings.automaticBlockCacheBytes(physicalMemoryBytes: 0) == 16 << 20)
+    #expect(ServerSettings.physicalMemoryBytes() > 0)
+    let automatic = ServerSettings.automaticBlockCacheBytes(physicalMemoryBytes: ServerSettings.physicalMemoryBytes())
+    #expect(ServerSettings().effectiveStorage(shards: 2).tables.blockCacheBytes == automatic / 2)
+    // Set in the file: the node's total, each shard a share; 0 turns it off.
+    let set = try ServerSettings.parse(toml: "[storage]\nblock_cache_bytes = 400000000\n")
+    #expect(set.blockCacheBytes == 400_000_000)
+    #expect(set.effectiveStorage(shards: 4).tables.blockCacheBytes == 100_000_000)
+    let off = try ServerSettings.parse(toml: "[storage]\nblock_cache_bytes = 0\n")
+    #expect(off.effectiveStorage(shards: 3).tables.blockCacheBytes == 0)
 }
 
 @Test func configErrorsNameTheSetting() {
