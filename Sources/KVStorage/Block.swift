@@ -4,27 +4,51 @@ import KVCore
 /// offset array is in bounds and ascending, so entry starts can be trusted. Entry
 /// bodies are still decoded with bounds checks (a malformed body is a corruption
 /// error, never a crash). Immutable; shared through the `BlockCache`.
-final class Block: Sendable {
-    /// The block's bytes without the CRC trailer.
-    let bytes: [UInt8]
-    /// Start of each entry, ascending; entry i ends where i+1 starts (or at `entriesEnd`).
-    let offsets: [UInt32]
-    /// Each entry's token, decoded once when the block is read: a lookup scans these
-    /// 8-byte values in one pass instead of chasing an offset per binary-search probe.
-    let tokens: [UInt64]
-    let entriesEnd: Int
-    /// Where the block starts in its file, for error messages.
-    let fileOffset: Int64
-    let path: String
+///
+/// One buffer holds everything a lookup touches, in the order it touches it: each
+/// entry's token (decoded once, so a lookup scans 8-byte values in one pass instead of
+/// chasing an offset per probe), then the entry offsets, then the block's bytes. A random
+/// point read into a cached block misses the CPU cache on the object and on that buffer,
+/// not on three separate arrays (`tokens`, `offsets` and `bytes` were arrays, each its
+/// own allocation and its own miss).
+final class Block: @unchecked Sendable {
+    // Unchecked Sendable: `tail` is written once in `verifying`, read-only afterwards, and
+    // freed in deinit.
 
-    var entryCount: Int { offsets.count }
+    struct Header {
+        /// Entries in the block.
+        var count: Int
+        /// Bytes of the block without the CRC trailer.
+        var bodyCount: Int
+        /// Where the entries end and the offset array begins, in the body.
+        var entriesEnd: Int
+        /// Byte offsets, in the tail, of the offsets and of the body.
+        var offsetsStart: Int
+        var bodyStart: Int
+        /// Where the block starts in its file, and the file, for error messages.
+        var fileOffset: Int64
+        var path: String
+    }
+
+    let header: Header
+    /// Tokens, offsets and body, at the starts recorded in `header`; 8-byte aligned.
+    private let tail: UnsafeMutableRawPointer
+
+    private init(header: Header, tail: UnsafeMutableRawPointer) {
+        self.header = header
+        self.tail = tail
+    }
+
+    deinit { tail.deallocate() }
+
+    var entryCount: Int { header.count }
+    var fileOffset: Int64 { header.fileOffset }
+    var path: String { header.path }
     /// What the block costs in the cache, in bytes.
-    var cost: Int { bytes.count + 12 * offsets.count + 128 }
+    var cost: Int { header.bodyCount + 12 * header.count + 128 }
 
     /// Verifies `raw` (block + trailer) read at `fileOffset` of `path`.
-    init(verifying raw: [UInt8], path: String, fileOffset: Int64) throws(KVError) {
-        self.path = path
-        self.fileOffset = fileOffset
+    static func verifying(_ raw: [UInt8], path: String, fileOffset: Int64) throws(KVError) -> Block {
         let body = try verifiedPayload(raw, path: path, offset: fileOffset, what: "data block")
         func corrupt(_ reason: String) -> KVError { .corruption(path: path, offset: fileOffset, reason: reason) }
         guard body.count >= 4 else { throw corrupt("data block shorter than its entry count") }
@@ -33,13 +57,22 @@ final class Block: Sendable {
         }
         guard count > 0, count <= (body.count - 4) / 4 else { throw corrupt("data block entry count \(count) invalid") }
         let end = body.count - 4 - 4 * count
+        let offsetsStart = 8 * count
+        let bodyStart = offsetsStart + (4 * count + 7) / 8 * 8
+        let tail = UnsafeMutableRawPointer.allocate(byteCount: bodyStart + body.count, alignment: 8)
+        tail.bindMemory(to: UInt64.self, capacity: count)
+        (tail + offsetsStart).bindMemory(to: UInt32.self, capacity: count)
+        let block = Block(
+            header: Header(
+                count: count, bodyCount: body.count, entriesEnd: end, offsetsStart: offsetsStart,
+                bodyStart: bodyStart, fileOffset: fileOffset, path: path),
+            tail: tail)
         // Each entry is at least token (8) + flags (1) + key length (1) + timestamp (8) bytes.
         let minimumEntry = 18
-        var offsets: [UInt32] = []
-        offsets.reserveCapacity(count)
-        var tokens: [UInt64] = []
-        tokens.reserveCapacity(count)
+        // unsafe: `tail` holds the tokens, the offsets and the body at the starts computed
+        // above; every write below stays inside it. (A throw frees it with `block`.)
         try withBytes(body) { raw throws(KVError) in
+            (tail + bodyStart).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
             var previous = -minimumEntry
             for i in 0..<count {
                 let offset = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: end + 4 * i, as: UInt32.self)))
@@ -47,37 +80,67 @@ final class Block: Sendable {
                 guard offset >= previous + minimumEntry, offset + minimumEntry <= end
                 else { throw corrupt("data block entry offset \(i) out of place") }
                 previous = offset
-                offsets.append(UInt32(offset))
-                tokens.append(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+                tail.storeBytes(of: UInt32(offset), toByteOffset: offsetsStart + 4 * i, as: UInt32.self)
+                tail.storeBytes(
+                    of: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)),
+                    toByteOffset: 8 * i, as: UInt64.self)
             }
         }
-        self.bytes = body
-        self.offsets = offsets
-        self.tokens = tokens
-        self.entriesEnd = end
+        return block
+    }
+
+    /// Calls `body` with the tokens, the offsets and the block's bytes (all trusted).
+    @inline(__always)
+    private func withParts<R, E: Error>(
+        _ body: (UnsafeBufferPointer<UInt64>, UnsafeBufferPointer<UInt32>, UnsafeRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R {
+        let h = header
+        // unsafe: the regions were laid out and filled by `verifying`; the pointers do not
+        // outlive this call, during which `self` (and so `tail`) is alive.
+        let tokens = UnsafeBufferPointer(start: tail.assumingMemoryBound(to: UInt64.self), count: h.count)
+        let offsets = UnsafeBufferPointer(
+            start: (tail + h.offsetsStart).assumingMemoryBound(to: UInt32.self), count: h.count)
+        let bytes = UnsafeRawBufferPointer(start: tail + h.bodyStart, count: h.bodyCount)
+        return try withExtendedLifetime(self) { () throws(E) -> R in try body(tokens, offsets, bytes) }
     }
 
     /// Token of entry `i` (trusted: offsets were validated).
-    func token(at i: Int) -> UInt64 { tokens[i] }
+    func token(at i: Int) -> UInt64 {
+        precondition(i >= 0 && i < header.count, "block entry index out of range")
+        return withParts { tokens, _, _ in tokens[i] }
+    }
 
-    private func range(of i: Int) -> Range<Int> {
+    /// The extent of entry `i` in the body: it ends where `i + 1` starts (or at the offsets).
+    @inline(__always)
+    private static func range(of i: Int, _ offsets: UnsafeBufferPointer<UInt32>, entriesEnd: Int) -> Range<Int> {
         Int(offsets[i])..<(i + 1 < offsets.count ? Int(offsets[i + 1]) : entriesEnd)
+    }
+
+    /// Calls `body` with the bytes of entry `i` (trusted extent) and the entry's offset in
+    /// the file, for error messages.
+    @inline(__always)
+    private func withEntry<R>(_ i: Int, _ body: (UnsafeRawBufferPointer, Int64) throws(KVError) -> R) throws(KVError) -> R {
+        precondition(i >= 0 && i < header.count, "block entry index out of range")
+        let entriesEnd = header.entriesEnd, fileOffset = header.fileOffset
+        return try withParts { _, offsets, bytes throws(KVError) -> R in
+            let r = Self.range(of: i, offsets, entriesEnd: entriesEnd)
+            return try body(UnsafeRawBufferPointer(rebasing: bytes[r]), fileOffset + Int64(r.lowerBound))
+        }
     }
 
     /// Compares entry `i` with (token, key) in the engine's order.
     func compare(at i: Int, token: UInt64, key: UnsafeRawBufferPointer) throws(KVError) -> Int {
         let own = self.token(at: i)
         if own != token { return own < token ? -1 : 1 }
-        let r = range(of: i)
-        return try withBytes(bytes) { raw throws(KVError) -> Int in
-            var reader = ByteReader(UnsafeRawBufferPointer(rebasing: raw[r]), offset: 9)
+        return try withEntry(i) { raw, at throws(KVError) -> Int in
+            var reader = ByteReader(raw, offset: 9)
             do {
                 let length = try reader.readVarint()
                 guard length <= UInt64(reader.remaining) else { throw ByteReader.Error.malformedVarint }
                 let stored = try reader.readSlice(count: Int(length))
                 return compareBytes(stored, key)
             } catch {
-                throw KVError.corruption(path: path, offset: fileOffset + Int64(r.lowerBound), reason: "entry key malformed")
+                throw KVError.corruption(path: path, offset: at, reason: "entry key malformed")
             }
         }
     }
@@ -85,7 +148,7 @@ final class Block: Sendable {
     /// Index of the first entry ≥ (token, key), or `entryCount`: a branch-free count of
     /// the smaller tokens, then key comparisons only among entries that share the token.
     func lowerBound(token: UInt64, key: [UInt8]) throws(KVError) -> Int {
-        var (slot, end) = tokens.withUnsafeBufferPointer { equalTokenRange($0, token) }
+        var (slot, end) = withParts { tokens, _, _ in equalTokenRange(tokens, token) }
         guard slot < end else { return slot }
         return try withBytes(key) { probe throws(KVError) -> Int in
             while slot < end, try compare(at: slot, token: token, key: probe) < 0 { slot += 1 }
@@ -96,33 +159,29 @@ final class Block: Sendable {
     /// Decodes the record of entry `i` without copying its key (a point lookup has
     /// compared it already). The body must decode exactly to its extent.
     func record(at i: Int) throws(KVError) -> Record {
-        let r = range(of: i)
-        return try withBytes(bytes) { raw throws(KVError) -> Record in
-            var reader = ByteReader(UnsafeRawBufferPointer(rebasing: raw[r]), offset: 8)
+        try withEntry(i) { raw, at throws(KVError) -> Record in
+            var reader = ByteReader(raw, offset: 8)
             do {
                 let record = try EntryCodec.decodeRecord(from: &reader)
                 guard reader.isAtEnd else { throw EntryCodecError.badFlags(0) }
                 return record
             } catch {
-                throw KVError.corruption(
-                    path: path, offset: fileOffset + Int64(r.lowerBound), reason: "entry malformed: \(error)")
+                throw KVError.corruption(path: path, offset: at, reason: "entry malformed: \(error)")
             }
         }
     }
 
     /// Decodes entry `i`. The body must decode exactly to its extent.
     func entry(at i: Int) throws(KVError) -> Entry {
-        let r = range(of: i)
-        return try withBytes(bytes) { raw throws(KVError) -> Entry in
-            var reader = ByteReader(UnsafeRawBufferPointer(rebasing: raw[r]))
+        try withEntry(i) { raw, at throws(KVError) -> Entry in
+            var reader = ByteReader(raw)
             do {
                 let token = try reader.read(littleEndian: UInt64.self)
                 let (key, record) = try EntryCodec.decode(from: &reader)
                 guard reader.isAtEnd else { throw EntryCodecError.badFlags(0) }
                 return Entry(token: Token(rawValue: token), key: key, record: record)
             } catch {
-                throw KVError.corruption(
-                    path: path, offset: fileOffset + Int64(r.lowerBound), reason: "entry malformed: \(error)")
+                throw KVError.corruption(path: path, offset: at, reason: "entry malformed: \(error)")
             }
         }
     }

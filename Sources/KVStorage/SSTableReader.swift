@@ -164,7 +164,7 @@ public final class SSTableReader: Sendable {
         let handle = index[i].handle
         if let cache, let cacheTable, let cached = cache.lookup(cacheTable, block: i) { return cached }
         let raw = try DurableFile.readExactly(fd, offset: handle.offset, count: Int(handle.size), path: path)
-        let block = try Block(verifying: raw, path: path, fileOffset: Int64(handle.offset))
+        let block = try Block.verifying(raw, path: path, fileOffset: Int64(handle.offset))
         if fillCache, let cache, let cacheTable { cache.insert(cacheTable, block: i, block) }
         return block
     }
