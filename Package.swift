@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "KVCore", dependencies: ["CKVSystem"], swiftSettings: strict),
         .target(
             name: "KVStorage",
-            dependencies: ["KVCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["KVCore", "CKVSystem", .product(name: "Logging", package: "swift-log")],
             exclude: ["FORMAT.md"],
             swiftSettings: strict),
         .target(

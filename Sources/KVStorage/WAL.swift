@@ -121,13 +121,19 @@ final class WAL: @unchecked Sendable {
         self.appendOffset = WALSegment.headerSize
         self.nextSequence = nextSequence
         self.mapsSegments = settings.commitMode != .sync
-        let thread = Thread { [self] in self.run() }
+        let thread = Thread { [self] in
+            nameCurrentThread("kvd-wal-sync")
+            self.run()
+        }
         thread.name = "kvd-wal-sync"
         thread.start()
         if settings.preallocates && !mapsSegments {
             // The first segment is ready before the first write (a few ms at open).
             if recyclable.isEmpty, let spare = try? makeSpare() { recyclable.append(spare) }
-            let preparer = Thread { [self] in self.prepareSpares() }
+            let preparer = Thread { [self] in
+                nameCurrentThread("kvd-wal-spares")
+                self.prepareSpares()
+            }
             preparer.name = "kvd-wal-spares"
             preparer.start()
         } else {

@@ -13,6 +13,12 @@ private actor BackgroundProbe {
     nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     init(executor: BackgroundExecutor) { self.executor = executor }
 
+    /// The OS name of the thread running this job.
+    func threadName() -> String {
+        (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+    }
+
     /// The nice value of the thread running this job (Linux: per thread).
     func niceness() -> Int32 {
         errno = 0
@@ -27,6 +33,13 @@ private actor BackgroundProbe {
         let probe = BackgroundProbe(executor: executor)
         let base = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
         #expect(await probe.niceness() == min(base + 10, 19))
+    }
+
+    /// The thread carries the executor's name in `ps` and `perf`, not its creator's.
+    @Test func theThreadIsNamed() async {
+        let executor = BackgroundExecutor(name: "kv-bg-named-and-long", niceness: 0)
+        defer { executor.shutdown() }
+        #expect(await BackgroundProbe(executor: executor).threadName() == "kv-bg-named-and")
     }
 
     @Test func anEngineFlushesOnItsBackgroundThread() async throws {
