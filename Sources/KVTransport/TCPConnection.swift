@@ -208,8 +208,8 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
     }
 
     /// One `recv` on the loop thread into the per-connection `scratch` buffer: how many bytes
-    /// arrived there (0 at end of stream; the reader then holds `scratch` until it takes
-    /// them), an error, or nil for EAGAIN. Readers copy out only what arrived, so a small
+    /// arrived there (the reader then holds `scratch` until it takes them; 0 at end of
+    /// stream), an error, or nil for EAGAIN. Readers copy out only what arrived, so a small
     /// request does not hold a `readChunkBytes` allocation.
     private func attemptRead(maxBytes: Int) -> Result<Int, TransportError>? {
         if let failure { return .failure(failure) }
