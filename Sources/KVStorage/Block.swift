@@ -22,12 +22,14 @@ final class Block: @unchecked Sendable {
         var bodyCount: Int
         /// Where the entries end and the offset array begins, in the body.
         var entriesEnd: Int
-        /// Byte offsets, in the tail, of the offsets and of the body.
-        var offsetsStart: Int
-        var bodyStart: Int
         /// Where the block starts in its file, and the file, for error messages.
         var fileOffset: Int64
         var path: String
+
+        /// Byte offsets in the tail: the tokens come first (8 bytes each), then the offsets
+        /// (4 bytes each), then the body at the next 8-byte boundary.
+        var offsetsStart: Int { 8 * count }
+        var bodyStart: Int { offsetsStart + (4 * count + 7) / 8 * 8 }
     }
 
     let header: Header
@@ -57,16 +59,12 @@ final class Block: @unchecked Sendable {
         }
         guard count > 0, count <= (body.count - 4) / 4 else { throw corrupt("data block entry count \(count) invalid") }
         let end = body.count - 4 - 4 * count
-        let offsetsStart = 8 * count
-        let bodyStart = offsetsStart + (4 * count + 7) / 8 * 8
+        let header = Header(count: count, bodyCount: body.count, entriesEnd: end, fileOffset: fileOffset, path: path)
+        let offsetsStart = header.offsetsStart, bodyStart = header.bodyStart
         let tail = UnsafeMutableRawPointer.allocate(byteCount: bodyStart + body.count, alignment: 8)
         tail.bindMemory(to: UInt64.self, capacity: count)
         (tail + offsetsStart).bindMemory(to: UInt32.self, capacity: count)
-        let block = Block(
-            header: Header(
-                count: count, bodyCount: body.count, entriesEnd: end, offsetsStart: offsetsStart,
-                bodyStart: bodyStart, fileOffset: fileOffset, path: path),
-            tail: tail)
+        let block = Block(header: header, tail: tail)
         // Each entry is at least token (8) + flags (1) + key length (1) + timestamp (8) bytes.
         let minimumEntry = 18
         // unsafe: `tail` holds the tokens, the offsets and the body at the starts computed
