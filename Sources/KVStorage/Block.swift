@@ -3,17 +3,20 @@ import KVCore
 /// One SSTable data block, read from disk and verified: its CRC32C matched and its
 /// offset array is in bounds and ascending, so entry starts can be trusted. Entry
 /// bodies are still decoded with bounds checks (a malformed body is a corruption
-/// error, never a crash). Immutable; shared through the `BlockCache`.
+/// error, never a crash). Immutable once built; shared through the `BlockCache`.
 ///
-/// One buffer holds everything a lookup touches, in the order it touches it: each
-/// entry's token (decoded once, so a lookup scans 8-byte values in one pass instead of
-/// chasing an offset per probe), then the entry offsets, then the block's bytes. A random
-/// point read into a cached block misses the CPU cache on the object and on that buffer,
-/// not on three separate arrays (`tokens`, `offsets` and `bytes` were arrays, each its
-/// own allocation and its own miss).
-final class Block: @unchecked Sendable {
-    // Unchecked Sendable: `tail` is written once in `verifying`, read-only afterwards, and
-    // freed in deinit.
+/// One allocation holds everything a lookup touches, in the order it touches it: the
+/// header (with the object's reference count), each entry's token (decoded once, so a
+/// lookup scans 8-byte values in one pass instead of chasing an offset per probe), then
+/// the entry offsets, then the block's bytes. A random point read into a cached block
+/// misses the CPU cache once on the object and its tokens, not on the object and then on
+/// separate buffers (`tokens`, `offsets` and `bytes` were arrays, then one buffer of its
+/// own: each a dependent miss).
+final class Block: ManagedBuffer<Block.Header, UInt64> {
+    // Not Sendable (a `ManagedBuffer` cannot be), yet shared across threads through the
+    // `BlockCache`, which is sound: the elements are written once in `verifying` and
+    // read-only afterwards, and `header.referenced` is read and written only under the
+    // cache's lock.
 
     struct Header {
         /// Entries in the block.
@@ -25,23 +28,14 @@ final class Block: @unchecked Sendable {
         /// Where the block starts in its file, and the file, for error messages.
         var fileOffset: Int64
         var path: String
+        /// The CLOCK reference bit of the `BlockCache` holding the block (see there).
+        var referenced = false
 
-        /// Byte offsets in the tail: the tokens come first (8 bytes each), then the offsets
-        /// (4 bytes each), then the body at the next 8-byte boundary.
+        /// Byte offsets in the elements: the tokens come first (8 bytes each), then the
+        /// offsets (4 bytes each), then the body at the next 8-byte boundary.
         var offsetsStart: Int { 8 * count }
         var bodyStart: Int { offsetsStart + (4 * count + 7) / 8 * 8 }
     }
-
-    let header: Header
-    /// Tokens, offsets and body, at the starts recorded in `header`; 8-byte aligned.
-    private let tail: UnsafeMutableRawPointer
-
-    private init(header: Header, tail: UnsafeMutableRawPointer) {
-        self.header = header
-        self.tail = tail
-    }
-
-    deinit { tail.deallocate() }
 
     var entryCount: Int { header.count }
     var fileOffset: Int64 { header.fileOffset }
@@ -61,27 +55,31 @@ final class Block: @unchecked Sendable {
         let end = body.count - 4 - 4 * count
         let header = Header(count: count, bodyCount: body.count, entriesEnd: end, fileOffset: fileOffset, path: path)
         let offsetsStart = header.offsetsStart, bodyStart = header.bodyStart
-        let tail = UnsafeMutableRawPointer.allocate(byteCount: bodyStart + body.count, alignment: 8)
-        tail.bindMemory(to: UInt64.self, capacity: count)
-        (tail + offsetsStart).bindMemory(to: UInt32.self, capacity: count)
-        let block = Block(header: header, tail: tail)
+        let words = (bodyStart + body.count + 7) / 8
+        // unsafe: `create` is called on `Block`, so the buffer it makes is a `Block`.
+        let block = unsafeDowncast(Block.create(minimumCapacity: words) { _ in header }, to: Block.self)
         // Each entry is at least token (8) + flags (1) + key length (1) + timestamp (8) bytes.
         let minimumEntry = 18
-        // unsafe: `tail` holds the tokens, the offsets and the body at the starts computed
-        // above; every write below stays inside it. (A throw frees it with `block`.)
-        try withBytes(body) { raw throws(KVError) in
-            (tail + bodyStart).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
-            var previous = -minimumEntry
-            for i in 0..<count {
-                let offset = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: end + 4 * i, as: UInt32.self)))
-                guard i > 0 || offset == 0 else { throw corrupt("data block does not start with an entry") }
-                guard offset >= previous + minimumEntry, offset + minimumEntry <= end
-                else { throw corrupt("data block entry offset \(i) out of place") }
-                previous = offset
-                tail.storeBytes(of: UInt32(offset), toByteOffset: offsetsStart + 4 * i, as: UInt32.self)
-                tail.storeBytes(
-                    of: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)),
-                    toByteOffset: 8 * i, as: UInt64.self)
+        // unsafe: the elements hold the tokens, the offsets and the body at the starts
+        // computed above (`words` 8-byte words); every write below stays inside them. The
+        // tokens stay bound to `UInt64`, the offsets are rebound to `UInt32` and the body
+        // to bytes, as `withParts` reads them.
+        try block.withUnsafeMutablePointerToElements { words throws(KVError) in
+            let tail = UnsafeMutableRawPointer(words)
+            (tail + offsetsStart).bindMemory(to: UInt32.self, capacity: count)
+            (tail + bodyStart).bindMemory(to: UInt8.self, capacity: body.count)
+            try withBytes(body) { raw throws(KVError) in
+                (tail + bodyStart).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
+                var previous = -minimumEntry
+                for i in 0..<count {
+                    let offset = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: end + 4 * i, as: UInt32.self)))
+                    guard i > 0 || offset == 0 else { throw corrupt("data block does not start with an entry") }
+                    guard offset >= previous + minimumEntry, offset + minimumEntry <= end
+                    else { throw corrupt("data block entry offset \(i) out of place") }
+                    previous = offset
+                    tail.storeBytes(of: UInt32(offset), toByteOffset: offsetsStart + 4 * i, as: UInt32.self)
+                    words[i] = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                }
             }
         }
         return block
@@ -92,14 +90,19 @@ final class Block: @unchecked Sendable {
     private func withParts<R, E: Error>(
         _ body: (UnsafeBufferPointer<UInt64>, UnsafeBufferPointer<UInt32>, UnsafeRawBufferPointer) throws(E) -> R
     ) throws(E) -> R {
-        let h = header
-        // unsafe: the regions were laid out and filled by `verifying`; the pointers do not
-        // outlive this call, during which `self` (and so `tail`) is alive.
-        let tokens = UnsafeBufferPointer(start: tail.assumingMemoryBound(to: UInt64.self), count: h.count)
-        let offsets = UnsafeBufferPointer(
-            start: (tail + h.offsetsStart).assumingMemoryBound(to: UInt32.self), count: h.count)
-        let bytes = UnsafeRawBufferPointer(start: tail + h.bodyStart, count: h.bodyCount)
-        return try withExtendedLifetime(self) { () throws(E) -> R in try body(tokens, offsets, bytes) }
+        // The fields one by one: a copy of the whole header would retain its `path`.
+        let count = header.count, offsetsStart = header.offsetsStart
+        let bodyStart = header.bodyStart, bodyCount = header.bodyCount
+        // unsafe: the regions were laid out, bound and filled by `verifying`; the pointers
+        // do not outlive this call, during which `self` (and so its elements) is alive.
+        return try withUnsafeMutablePointerToElements { words throws(E) -> R in
+            let tail = UnsafeRawPointer(words)
+            let tokens = UnsafeBufferPointer(start: UnsafePointer(words), count: count)
+            let offsets = UnsafeBufferPointer(
+                start: (tail + offsetsStart).assumingMemoryBound(to: UInt32.self), count: count)
+            let bytes = UnsafeRawBufferPointer(start: tail + bodyStart, count: bodyCount)
+            return try body(tokens, offsets, bytes)
+        }
     }
 
     /// Token of entry `i` (trusted: offsets were validated).
@@ -151,6 +154,22 @@ final class Block: @unchecked Sendable {
         return try withBytes(key) { probe throws(KVError) -> Int in
             while slot < end, try compare(at: slot, token: token, key: probe) < 0 { slot += 1 }
             return slot
+        }
+    }
+
+    /// Index of the entry equal to (token, key), or nil: `lowerBound` for a point read,
+    /// which then needs no second comparison to know whether it found the key.
+    func position(ofToken token: UInt64, key: [UInt8]) throws(KVError) -> Int? {
+        let (first, end) = withParts { tokens, _, _ in equalTokenRange(tokens, token) }
+        guard first < end else { return nil }
+        return try withBytes(key) { probe throws(KVError) -> Int? in
+            // Entries sharing a token are in key order.
+            for slot in first..<end {
+                let order = try compare(at: slot, token: token, key: probe)
+                if order == 0 { return slot }
+                if order > 0 { return nil }
+            }
+            return nil
         }
     }
 

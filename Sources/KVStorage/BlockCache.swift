@@ -18,37 +18,39 @@ public struct BlockCacheStatistics: Sendable, Equatable {
 /// `SSTableReader` of a shard (or a node), with CLOCK (second-chance) eviction.
 ///
 /// Each open table registers once (`register`) and gets a `Table`: a direct array from
-/// block number to cache slot, so a lookup is one array read, not a hash of (table,
-/// offset). A hit only sets the slot's reference bit; it does not relink a list (an LRU
-/// hit wrote two neighbouring slots, two more cache misses on a random read). Eviction
-/// sweeps a hand over the slots: a referenced block loses its bit and stays one more
-/// round, an unreferenced one goes. New blocks enter unreferenced, so a block read once
-/// (a cold lookup) leaves before blocks read again.
+/// block number to the cached block, so a hit is one array read and one bit set in the
+/// block's own header (a line the read touches next anyway), not a hash of (table,
+/// offset) nor a detour through a slot (each of which was one more cache miss on a
+/// random read; an LRU hit also relinked two neighbours). Eviction sweeps a hand over
+/// the slots, which say which table's block each one is: a referenced block loses its
+/// bit and stays one more round, an unreferenced one goes. New blocks enter
+/// unreferenced, so a block read once (a cold lookup) leaves before blocks read again.
 ///
-/// Thread-safe: one mutex around the slots and every table's slot array (a lookup or
-/// insert holds it well under a microsecond). A block larger than the whole capacity is
-/// not cached.
+/// Thread-safe: one mutex around the slots, every table's block array and the blocks'
+/// reference bits (a lookup or insert holds it well under a microsecond). A block
+/// larger than the whole capacity is not cached.
 public final class BlockCache: Sendable {
-    /// One table's blocks in the cache: the slot holding block `i`, or -1. Created by
-    /// `register`, kept by the reader. Unchecked Sendable: `slotOfBlock` is read and
-    /// written only under the owning cache's lock.
+    /// One table's blocks in the cache: block `i`, or nil, and the slot that holds it.
+    /// Created by `register`, kept by the reader. Unchecked Sendable: `blocks` and
+    /// `slotOfBlock` are read and written only under the owning cache's lock.
     final class Table: @unchecked Sendable {
         /// The reader's `cacheID`.
         let id: UInt64
+        fileprivate var blocks: [Block?]
+        /// Touched only when a block enters or leaves, never on a hit.
         fileprivate var slotOfBlock: [Int32]
 
         fileprivate init(id: UInt64, blockCount: Int) {
             self.id = id
+            blocks = [Block?](repeating: nil, count: blockCount)
             slotOfBlock = [Int32](repeating: -1, count: blockCount)
         }
     }
 
+    /// Which table's block a slot holds (`table` nil when the slot is free).
     struct Slot {
-        /// Nil when the slot is free.
         var table: Table?
         var blockIndex: Int32
-        var referenced: Bool
-        var block: Block?
     }
 
     struct State {
@@ -64,9 +66,11 @@ public final class BlockCache: Sendable {
 
         mutating func remove(_ i: Int) {
             guard let table = slots[i].table else { return }
-            table.slotOfBlock[Int(slots[i].blockIndex)] = -1
-            if let block = slots[i].block { bytes -= block.cost }
-            slots[i] = Slot(table: nil, blockIndex: -1, referenced: false, block: nil)
+            let blockIndex = Int(slots[i].blockIndex)
+            if let block = table.blocks[blockIndex] { bytes -= block.cost }
+            table.blocks[blockIndex] = nil
+            table.slotOfBlock[blockIndex] = -1
+            slots[i] = Slot(table: nil, blockIndex: -1)
             freeSlots.append(i)
             blockCount -= 1
         }
@@ -78,9 +82,9 @@ public final class BlockCache: Sendable {
                 if hand >= slots.count { hand = 0 }
                 let i = hand
                 hand += 1
-                guard slots[i].table != nil else { continue }
-                if slots[i].referenced {
-                    slots[i].referenced = false
+                guard let table = slots[i].table, let block = table.blocks[Int(slots[i].blockIndex)] else { continue }
+                if block.header.referenced {
+                    block.header.referenced = false
                 } else {
                     remove(i)
                     evictions += 1
@@ -123,14 +127,13 @@ public final class BlockCache: Sendable {
     /// Block `blockIndex` of `table` if cached (marking it referenced); counts a hit or a miss.
     func lookup(_ table: Table, block blockIndex: Int) -> Block? {
         state.withLock { s in
-            let slot = Int(table.slotOfBlock[blockIndex])
-            guard slot >= 0 else {
+            guard let block = table.blocks[blockIndex] else {
                 s.misses += 1
                 return nil
             }
             s.hits += 1
-            s.slots[slot].referenced = true
-            return s.slots[slot].block
+            block.header.referenced = true
+            return block
         }
     }
 
@@ -142,7 +145,7 @@ public final class BlockCache: Sendable {
             let existing = Int(table.slotOfBlock[blockIndex])
             if existing >= 0 { s.remove(existing) }
             while s.bytes + cost > capacityBytes, s.blockCount > 0 { s.evictOne() }
-            let entry = Slot(table: table, blockIndex: Int32(blockIndex), referenced: false, block: block)
+            let entry = Slot(table: table, blockIndex: Int32(blockIndex))
             let slot: Int
             if let free = s.freeSlots.popLast() {
                 slot = free
@@ -151,6 +154,8 @@ public final class BlockCache: Sendable {
                 slot = s.slots.count
                 s.slots.append(entry)
             }
+            block.header.referenced = false
+            table.blocks[blockIndex] = block
             table.slotOfBlock[blockIndex] = Int32(slot)
             s.bytes += cost
             s.blockCount += 1

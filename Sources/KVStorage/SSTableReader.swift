@@ -124,12 +124,7 @@ public final class SSTableReader: Sendable {
         let blockIndex = firstBlock(atOrAfter: token.rawValue, key: key.bytes)
         guard blockIndex < index.count else { return nil }
         let block = try block(at: blockIndex, fillCache: true)
-        let position = try block.lowerBound(token: token.rawValue, key: key.bytes)
-        guard position < block.entryCount,
-            try withBytes(key.bytes, { probe throws(KVError) in
-                try block.compare(at: position, token: token.rawValue, key: probe)
-            }) == 0
-        else { return nil }
+        guard let position = try block.position(ofToken: token.rawValue, key: key.bytes) else { return nil }
         return try block.record(at: position)
     }
 
@@ -154,15 +149,19 @@ public final class SSTableReader: Sendable {
                 if tokens[mid] < token { low = mid + 1 } else { high = mid }
             }
         }
-        // …then, among blocks ending on that very token, the first whose last key is ≥ the probe's.
-        while low < index.count, compareTokenKey(index[low].lastToken, index[low].lastKey, token, key) < 0 { low += 1 }
+        // …then, among blocks ending on that very token, the first whose last key is ≥ the
+        // probe's. (`indexTokens` first: a random probe almost never ends a block, and
+        // `index[low]` would be one more cache miss.)
+        while low < index.count, indexTokens[low] == token,
+            compareTokenKey(index[low].lastToken, index[low].lastKey, token, key) < 0
+        { low += 1 }
         return low
     }
 
     /// Data block `i`, from the cache or verified from disk.
     func block(at i: Int, fillCache: Bool) throws(KVError) -> Block {
-        let handle = index[i].handle
         if let cache, let cacheTable, let cached = cache.lookup(cacheTable, block: i) { return cached }
+        let handle = index[i].handle
         let raw = try DurableFile.readExactly(fd, offset: handle.offset, count: Int(handle.size), path: path)
         let block = try Block.verifying(raw, path: path, fileOffset: Int64(handle.offset))
         if fillCache, let cache, let cacheTable { cache.insert(cacheTable, block: i, block) }
