@@ -52,6 +52,15 @@ for test in ("SET", "GET"):
         sel = [r for r in rows if r[0] == server and r[2] == test]
         cells.append(f"{server} {statistics.median(float(r[3]) for r in sel):9.0f} p99 {statistics.median(float(r[8]) for r in sel):.2f}")
     print(test, " | ".join(cells))
+# Same-round ratios: each round's servers ran back to back, so a ratio within a round
+# cancels most of a noisy machine's slow drift; the median of those is the figure to quote.
+def rps(server, test):
+    return {r[1]: float(r[3]) for r in rows if r[0] == server and r[2] == test}
+print("median of same-round ratios")
+for test in ("SET", "GET"):
+    a, b, redis = rps("a", test), rps("b", test), rps("redis", test)
+    pairs = {"a/b": (a, b), "a/redis": (a, redis), "b/redis": (b, redis)}
+    print(test, " | ".join(f"{name} {statistics.median(x[k] / y[k] for k in x if k in y):.3f}" for name, (x, y) in pairs.items()))
 for server in ("a", "b", "redis"):
     for test in ("SET", "GET"):
         print(server, test, "k/s by round:", [round(float(r[3]) / 1000) for r in rows if r[0] == server and r[2] == test])

@@ -120,7 +120,7 @@ public struct ItemAPI<Service: KeyValueService>: Sendable {
         }
         let record: Record?
         do throws(KVError) {
-            record = try await service.read(key, consistency: consistency)
+            record = try await service.readSoon(key, consistency: consistency)
         } catch {
             return APIError.storage(error).response
         }
@@ -178,7 +178,7 @@ public struct ItemAPI<Service: KeyValueService>: Sendable {
         do throws(KVError) {
             try service.limits.check(key: key)
             try service.limits.check(value: value)
-            timestamp = try await service.write(key, value: value, expiresAtMillis: expiresAt, consistency: consistency)
+            timestamp = try await service.writeSoon(key, value: value, expiresAtMillis: expiresAt, consistency: consistency)
         } catch {
             return APIError.storage(error).response
         }
@@ -197,7 +197,7 @@ public struct ItemAPI<Service: KeyValueService>: Sendable {
         case .failure(let e): return e.response
         }
         do throws(KVError) {
-            _ = try await service.write(key, value: nil, expiresAtMillis: nil, consistency: consistency)
+            _ = try await service.writeSoon(key, value: nil, expiresAtMillis: nil, consistency: consistency)
         } catch {
             return APIError.storage(error).response
         }

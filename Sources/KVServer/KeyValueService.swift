@@ -62,6 +62,18 @@ public protocol KeyValueService: Sendable {
     /// `expiresAtMillis` (nil = never), and returns the write's timestamp.
     func write(_ key: Key, value: Value?, expiresAtMillis: UInt64?) async throws(KVError) -> Timestamp
 
+    /// `read` without suspending, when the service can answer at once on the calling
+    /// thread (a single node: the key's shard runs on this loop); nil when it cannot, and
+    /// then the caller awaits `read`. The front ends try this first because every `await`
+    /// on the request path costs a task switch, even one that does not suspend.
+    func readImmediately(_ key: Key, consistency: ReadConsistency) -> Result<Record?, KVError>?
+
+    /// `write` without suspending, when the write needs no wait (see `readImmediately`):
+    /// its timestamp or error. Nil when it would have to wait: nothing was written, and
+    /// the caller awaits `write`.
+    func writeImmediately(_ key: Key, value: Value?, expiresAtMillis: UInt64?, consistency: ReadConsistency)
+        -> Result<Timestamp, KVError>?
+
     /// Writes as by `write(_:value:expiresAtMillis:)`, waiting for `consistency`'s
     /// worth of replicas (a single node ignores it: it has one).
     func write(_ key: Key, value: Value?, expiresAtMillis: UInt64?, consistency: ReadConsistency) async throws(KVError)
@@ -76,6 +88,33 @@ public protocol KeyValueService: Sendable {
 }
 
 extension KeyValueService {
+    /// A service that always waits (a cluster's replicas) never answers at once.
+    public func readImmediately(_ key: Key, consistency: ReadConsistency) -> Result<Record?, KVError>? { nil }
+
+    /// A service that always waits (a cluster's replicas) never writes at once.
+    public func writeImmediately(_ key: Key, value: Value?, expiresAtMillis: UInt64?, consistency: ReadConsistency)
+        -> Result<Timestamp, KVError>?
+    { nil }
+
+    /// `readImmediately`, else `read`: what the front ends call. (Inlined into them, so the
+    /// immediate path has no `await` at all.)
+    @inline(__always)
+    func readSoon(_ key: Key, consistency: ReadConsistency) async throws(KVError) -> Record? {
+        if let now = readImmediately(key, consistency: consistency) { return try now.get() }
+        return try await read(key, consistency: consistency)
+    }
+
+    /// `writeImmediately`, else `write`: what the front ends call (see `readSoon`).
+    @inline(__always)
+    func writeSoon(_ key: Key, value: Value?, expiresAtMillis: UInt64?, consistency: ReadConsistency) async throws(KVError)
+        -> Timestamp
+    {
+        if let now = writeImmediately(key, value: value, expiresAtMillis: expiresAtMillis, consistency: consistency) {
+            return try now.get()
+        }
+        return try await write(key, value: value, expiresAtMillis: expiresAtMillis, consistency: consistency)
+    }
+
     /// A service with one replica writes the same at every level.
     public func write(_ key: Key, value: Value?, expiresAtMillis: UInt64?, consistency: ReadConsistency) async throws(KVError)
         -> Timestamp

@@ -73,14 +73,40 @@ public final class SingleNode: KeyValueService, Sendable {
         return try await shard(for: key).engine.read(key)
     }
 
+    /// Reads in place when the owning shard runs on the calling loop.
+    public func readImmediately(_ key: Key, consistency: ReadConsistency) -> Result<Record?, KVError>? {
+        guard accepting.load(ordering: .relaxed) else { return .failure(.closed) }
+        return shard(for: key).engine.readImmediately(key)
+    }
+
     /// Stamps the write with the node's HLC and applies it on the owning shard (durable per the commit mode).
     public func write(_ key: Key, value: Value?, expiresAtMillis: UInt64?) async throws(KVError) -> Timestamp {
         guard accepting.load(ordering: .relaxed) else { throw .closed }
+        let (shard, entry) = stamped(key, value: value, expiresAtMillis: expiresAtMillis)
+        if let done = shard.engine.applyImmediately([entry]) {
+            try done.get()
+        } else {
+            try await shard.engine.apply([entry])
+        }
+        return entry.record.timestamp
+    }
+
+    /// Writes in place when the owning shard runs on the calling loop and the write has
+    /// nothing to wait for (commit mode `periodic`, no back-pressure).
+    public func writeImmediately(_ key: Key, value: Value?, expiresAtMillis: UInt64?, consistency: ReadConsistency)
+        -> Result<Timestamp, KVError>?
+    {
+        guard accepting.load(ordering: .relaxed) else { return .failure(.closed) }
+        let (shard, entry) = stamped(key, value: value, expiresAtMillis: expiresAtMillis)
+        return shard.engine.applyImmediately([entry]).map { $0.map { entry.record.timestamp } }
+    }
+
+    /// The owning shard of `key` and the entry for the write, stamped with a new timestamp.
+    private func stamped(_ key: Key, value: Value?, expiresAtMillis: UInt64?) -> (Shard, Entry) {
         let timestamp = nextTimestamp()
         let record: Record = value.map { .value($0, at: timestamp, expiresAtMillis: expiresAtMillis) } ?? .tombstone(at: timestamp)
         let token = key.token
-        try await shards[Shard.index(of: token, count: shards.count)].engine.apply([Entry(token: token, key: key, record: record)])
-        return timestamp
+        return (shards[Shard.index(of: token, count: shards.count)], Entry(token: token, key: key, record: record))
     }
 
     /// One timestamp for all items; one batch per shard (atomic within a shard, not across shards).

@@ -221,13 +221,13 @@ final class WAL: @unchecked Sendable {
         directoryDirty = true
     }
 
-    /// Returns when the frame with `ticket` is durable per the commit mode: at once in
-    /// `periodic` mode, after its group's `fdatasync` in `sync` mode.
     /// True in `periodic` mode: a write is acknowledged once `append` queued it.
     var acknowledgesOnAppend: Bool {
         if case .periodic = settings.commitMode { true } else { false }
     }
 
+    /// Returns when the frame with `ticket` is durable per the commit mode: at once in
+    /// `periodic` mode, after its group's `fdatasync` in `sync` mode.
     func waitUntilDurable(_ ticket: UInt64) async throws {
         if case .periodic = settings.commitMode {
             if let failure = currentFailure() { throw failure }

@@ -105,7 +105,7 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
     /// The record and visible value of `key` now, nil when absent, deleted or expired.
     private func visible(_ key: Key) async -> Result<(Record, Value)?, KVError> {
         do throws(KVError) {
-            guard let record = try await service.read(key, consistency: .default),
+            guard let record = try await service.readSoon(key, consistency: .default),
                 let value = record.visibleValue(nowMillis: service.nowMillis())
             else { return .success(nil) }
             return .success((record, value))
@@ -153,7 +153,7 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
         let value = Value(args[2])
         do throws(KVError) {
             try service.limits.check(value: value)
-            _ = try await service.write(key, value: value, expiresAtMillis: expiresAt)
+            _ = try await service.writeSoon(key, value: value, expiresAtMillis: expiresAt, consistency: .default)
             out.append(contentsOf: RESPReply.ok)
         } catch {
             Self.reply(error, into: &out)
@@ -167,7 +167,7 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
             switch await visible(key) {
             case .success(let found):
                 do throws(KVError) {
-                    _ = try await service.write(key, value: nil, expiresAtMillis: nil)
+                    _ = try await service.writeSoon(key, value: nil, expiresAtMillis: nil, consistency: .default)
                 } catch {
                     Self.reply(error, into: &out)
                     return
