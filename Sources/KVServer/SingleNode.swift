@@ -83,11 +83,7 @@ public final class SingleNode: KeyValueService, Sendable {
     public func write(_ key: Key, value: Value?, expiresAtMillis: UInt64?) async throws(KVError) -> Timestamp {
         guard accepting.load(ordering: .relaxed) else { throw .closed }
         let (shard, entry) = stamped(key, value: value, expiresAtMillis: expiresAtMillis)
-        if let done = shard.engine.applyImmediately([entry]) {
-            try done.get()
-        } else {
-            try await shard.engine.apply([entry])
-        }
+        try await shard.engine.apply([entry])  // in place itself on the shard's loop
         return entry.record.timestamp
     }
 
