@@ -144,10 +144,19 @@ public struct DecommissionPlan: Sendable, Equatable {
     }
 
     /// Whether `node`, already leaving, must give way to another node found leaving too
-    /// (both asked before hearing of each other): it must when a node with a smaller id
-    /// is leaving, which is returned. Every node decides the same way. O(nodes).
-    public static func nodeToGiveWayTo(leaving node: NodeID, states: [NodeID: EndpointState]) -> NodeID? {
-        states.values.filter { $0.status == .leaving && $0.id < node }.map(\.id).min()
+    /// (both asked before hearing of each other), which is returned. It must when a node
+    /// with a smaller id is leaving (every node decides the same way), or when a node not
+    /// among `leftBefore` (those already `left` when `node` announced) has left since: it
+    /// was leaving alongside and finished before `node` looked. Going on then would start
+    /// a second range movement against a plan checked on the old ring (with 4 nodes at
+    /// N = 3, both would leave and 2 remain). O(nodes).
+    public static func nodeToGiveWayTo(
+        leaving node: NodeID, states: [NodeID: EndpointState], leftBefore: Set<NodeID>
+    ) -> NodeID? {
+        states.values.filter { other in
+            other.id != node
+                && ((other.status == .leaving && other.id < node) || (other.status == .left && !leftBefore.contains(other.id)))
+        }.map(\.id).min()
     }
 
     /// The plan from one consistent view of the cluster.

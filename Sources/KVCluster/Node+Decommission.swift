@@ -13,7 +13,8 @@ import Logging
 ///    `announceTimeoutMillis`), then one write timeout more, so writes coordinated from
 ///    an older view have landed here before the scan. If another node turned out to be
 ///    leaving too (both asked before hearing of each other), the one with the larger id
-///    goes back to `normal` (`anotherNodeLeaving`).
+///    goes back to `normal` (`anotherNodeLeaving`); so does a node that finds the other
+///    has already left by then.
 /// 3. Streaming: each range it gives up is scanned and sent to the node gaining it
 ///    (`RangeStreamer`: original timestamps, tombstones and expiries). A range that
 ///    cannot be sent fails the decommission and the node is `normal` again.
@@ -75,12 +76,16 @@ extension Node {
         let writeTimeout = Duration.milliseconds(Int64(cluster.quorum.writeTimeoutMillis))
         let gossipInterval = Duration.milliseconds(Int64(cluster.gossip.intervalMillis))
         do throws(DecommissionError) {
+            let leftBefore = Set(view.snapshot.states.values.filter { $0.status == .left }.map(\.id))
             let leavingVersion = await gossiper.announce(.leaving)
             logger.notice("\(id) is leaving")
             try await waitUntilPeersHeard(version: leavingVersion, what: "leaving")
             // Two nodes asked to leave at once (before either heard of the other): the one
-            // with the larger id gives way, so one range movement runs at a time.
-            if let other = DecommissionPlan.nodeToGiveWayTo(leaving: id, states: view.snapshot.states) {
+            // with the larger id gives way, so one range movement runs at a time; so does
+            // one that finds the other has already left while it waited.
+            if let other = DecommissionPlan.nodeToGiveWayTo(
+                leaving: id, states: view.snapshot.states, leftBefore: leftBefore)
+            {
                 throw .anotherNodeLeaving(other)
             }
             // Writes coordinated from an older view (sent here but not to the pending

@@ -71,9 +71,26 @@ import Testing
 
     @Test func ofTwoNodesLeavingAtOnceTheLargerIdGivesWay() {
         let both = Self.states(5, leaving: [1, 3])
-        #expect(DecommissionPlan.nodeToGiveWayTo(leaving: NodeID("node-3"), states: both) == NodeID("node-1"))
-        #expect(DecommissionPlan.nodeToGiveWayTo(leaving: NodeID("node-1"), states: both) == nil)
-        #expect(DecommissionPlan.nodeToGiveWayTo(leaving: NodeID("node-3"), states: Self.states(5, leaving: [3])) == nil)
+        #expect(DecommissionPlan.nodeToGiveWayTo(leaving: NodeID("node-3"), states: both, leftBefore: []) == NodeID("node-1"))
+        #expect(DecommissionPlan.nodeToGiveWayTo(leaving: NodeID("node-1"), states: both, leftBefore: []) == nil)
+        #expect(
+            DecommissionPlan.nodeToGiveWayTo(leaving: NodeID("node-3"), states: Self.states(5, leaving: [3]), leftBefore: [])
+                == nil)
+    }
+
+    /// The other node finished leaving while this one waited for its peers to hear: this
+    /// one gives way too (whatever the ids), but not to a node that had left before.
+    @Test func aNodeThatLeftMeanwhileIsGivenWayTo() {
+        var states = Self.states(4, leaving: [3])
+        states[NodeID("node-1")]?.status = .left
+        let three = NodeID("node-3"), one = NodeID("node-1")
+        #expect(DecommissionPlan.nodeToGiveWayTo(leaving: three, states: states, leftBefore: []) == one)
+        #expect(DecommissionPlan.nodeToGiveWayTo(leaving: three, states: states, leftBefore: [one]) == nil)
+        states[NodeID("node-3")]?.status = .normal
+        states[NodeID("node-0")]?.status = .leaving
+        states[NodeID("node-1")]?.status = .normal
+        states[NodeID("node-3")]?.status = .left
+        #expect(DecommissionPlan.nodeToGiveWayTo(leaving: NodeID("node-0"), states: states, leftBefore: []) == three)
     }
 
     @Test func pendingReplicasAreTheNodesGainingTheLeaversRanges() {
