@@ -146,30 +146,21 @@ final class Block: ManagedBuffer<Block.Header, UInt64> {
         }
     }
 
-    /// Index of the first entry ≥ (token, key), or `entryCount`: a branch-free count of
-    /// the smaller tokens, then key comparisons only among entries that share the token.
-    func lowerBound(token: UInt64, key: [UInt8]) throws(KVError) -> Int {
+    /// Index of the first entry ≥ (token, key), or `entryCount`, and whether that entry is
+    /// (token, key) itself (a point read needs no second comparison to know it found the
+    /// key): a branch-free count of the smaller tokens, then key comparisons only among
+    /// entries that share the token.
+    func lowerBound(token: UInt64, key: [UInt8]) throws(KVError) -> (index: Int, isMatch: Bool) {
         var (slot, end) = withParts { tokens, _, _ in equalTokenRange(tokens, token) }
-        guard slot < end else { return slot }
-        return try withBytes(key) { probe throws(KVError) -> Int in
-            while slot < end, try compare(at: slot, token: token, key: probe) < 0 { slot += 1 }
-            return slot
-        }
-    }
-
-    /// Index of the entry equal to (token, key), or nil: `lowerBound` for a point read,
-    /// which then needs no second comparison to know whether it found the key.
-    func position(ofToken token: UInt64, key: [UInt8]) throws(KVError) -> Int? {
-        let (first, end) = withParts { tokens, _, _ in equalTokenRange(tokens, token) }
-        guard first < end else { return nil }
-        return try withBytes(key) { probe throws(KVError) -> Int? in
+        guard slot < end else { return (slot, false) }
+        return try withBytes(key) { probe throws(KVError) -> (index: Int, isMatch: Bool) in
             // Entries sharing a token are in key order.
-            for slot in first..<end {
+            while slot < end {
                 let order = try compare(at: slot, token: token, key: probe)
-                if order == 0 { return slot }
-                if order > 0 { return nil }
+                if order >= 0 { return (slot, order == 0) }
+                slot += 1
             }
-            return nil
+            return (slot, false)
         }
     }
 

@@ -30,20 +30,17 @@ public struct BlockCacheStatistics: Sendable, Equatable {
 /// reference bits (a lookup or insert holds it well under a microsecond). A block
 /// larger than the whole capacity is not cached.
 public final class BlockCache: Sendable {
-    /// One table's blocks in the cache: block `i`, or nil, and the slot that holds it.
-    /// Created by `register`, kept by the reader. Unchecked Sendable: `blocks` and
-    /// `slotOfBlock` are read and written only under the owning cache's lock.
+    /// One table's blocks in the cache: block `i`, or nil. Created by `register`, kept by
+    /// the reader. Unchecked Sendable: `blocks` is read and written only under the owning
+    /// cache's lock.
     final class Table: @unchecked Sendable {
         /// The reader's `cacheID`.
         let id: UInt64
         fileprivate var blocks: [Block?]
-        /// Touched only when a block enters or leaves, never on a hit.
-        fileprivate var slotOfBlock: [Int32]
 
         fileprivate init(id: UInt64, blockCount: Int) {
             self.id = id
             blocks = [Block?](repeating: nil, count: blockCount)
-            slotOfBlock = [Int32](repeating: -1, count: blockCount)
         }
     }
 
@@ -69,7 +66,6 @@ public final class BlockCache: Sendable {
             let blockIndex = Int(slots[i].blockIndex)
             if let block = table.blocks[blockIndex] { bytes -= block.cost }
             table.blocks[blockIndex] = nil
-            table.slotOfBlock[blockIndex] = -1
             slots[i] = Slot(table: nil, blockIndex: -1)
             freeSlots.append(i)
             blockCount -= 1
@@ -137,13 +133,13 @@ public final class BlockCache: Sendable {
         }
     }
 
-    /// Caches `block` as block `blockIndex` of `table`, evicting until it fits.
+    /// Caches `block` as block `blockIndex` of `table`, evicting until it fits. A block
+    /// already cached (two readers missed at once) stays; the two are the same bytes.
     func insert(_ table: Table, block blockIndex: Int, _ block: Block) {
         let cost = block.cost
         guard cost <= capacityBytes else { return }
         state.withLock { s in
-            let existing = Int(table.slotOfBlock[blockIndex])
-            if existing >= 0 { s.remove(existing) }
+            guard table.blocks[blockIndex] == nil else { return }
             while s.bytes + cost > capacityBytes, s.blockCount > 0 { s.evictOne() }
             let entry = Slot(table: table, blockIndex: Int32(blockIndex))
             let slot: Int
@@ -156,7 +152,6 @@ public final class BlockCache: Sendable {
             }
             block.header.referenced = false
             table.blocks[blockIndex] = block
-            table.slotOfBlock[blockIndex] = Int32(slot)
             s.bytes += cost
             s.blockCount += 1
         }

@@ -124,7 +124,8 @@ public final class SSTableReader: Sendable {
         let blockIndex = firstBlock(atOrAfter: token.rawValue, key: key.bytes)
         guard blockIndex < index.count else { return nil }
         let block = try block(at: blockIndex, fillCache: true)
-        guard let position = try block.position(ofToken: token.rawValue, key: key.bytes) else { return nil }
+        let (position, isMatch) = try block.lowerBound(token: token.rawValue, key: key.bytes)
+        guard isMatch else { return nil }
         return try block.record(at: position)
     }
 
@@ -196,7 +197,7 @@ public struct SSTableIterator: SortedEntrySource {
         guard blockIndex < reader.index.count else { return }
         let loaded = try reader.block(at: blockIndex, fillCache: fillCache)
         block = loaded
-        position = try loaded.lowerBound(token: token.rawValue, key: key.bytes)
+        position = try loaded.lowerBound(token: token.rawValue, key: key.bytes).index
     }
 
     /// The next entry, or nil past the end or the token bound. Reads (and verifies) the

@@ -293,7 +293,7 @@ public actor StorageEngine {
     }
 
     /// `enqueueWithoutWaiting`, entered synchronously: only on the engine's own executor
-    /// (see `readInPlace` for why this is not `assumeIsolated`).
+    /// (see `readImmediately` for why this is not `assumeIsolated`).
     private nonisolated func enqueueInPlace(_ batch: [Entry]) -> Result<UInt64?, KVError>? {
         let enqueue: (isolated StorageEngine, [Entry]) -> Result<UInt64?, KVError>? = { engine, batch in
             engine.enqueueWithoutWaiting(batch)
@@ -459,23 +459,18 @@ public actor StorageEngine {
     /// elsewhere (then `read`). For a caller that can answer without an `await` at all:
     /// even an `await` that does not suspend costs a task switch when it returns (≈ 1.3 %
     /// of a RESP GET's CPU, counted with a `swift_task_switch` probe).
-    public nonisolated func readImmediately(_ key: Key) -> Result<Record?, KVError>? {
-        guard executorReference?.isIsolatingCurrentContext() == true else { return nil }
-        return readInPlace(key)
-    }
-
-    /// `get`, entered synchronously: only on the engine's own executor.
     ///
     /// Not `assumeIsolated`: that checks the executor a second time and, converting its
     /// capturing closure to an escaping one, made two heap allocations per call (2 of the
     /// 8 of a RESP GET, counted with a `malloc` probe). This closure captures nothing (the
     /// key comes as its argument), so it is a thin function and the cast allocates nothing.
-    private nonisolated func readInPlace(_ key: Key) -> Result<Record?, KVError> {
+    public nonisolated func readImmediately(_ key: Key) -> Result<Record?, KVError>? {
+        guard executorReference?.isIsolatingCurrentContext() == true else { return nil }
         let get: (isolated StorageEngine, Key) -> Result<Record?, KVError> = { engine, key in
             Result { () throws(KVError) in try engine.get(key) }
         }
         // unsafe: drops only the isolation from the function type (the cast `assumeIsolated`
-        // makes); the caller's `isIsolatingCurrentContext()` check makes the isolation true.
+        // makes); the `isIsolatingCurrentContext()` check above makes the isolation true.
         return unsafeBitCast(get, to: ((StorageEngine, Key) -> Result<Record?, KVError>).self)(self, key)
     }
 
