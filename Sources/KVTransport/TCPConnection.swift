@@ -47,6 +47,9 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
         case inScratch(UnsafeContinuation<Result<Int, TransportError>, Never>)
         /// A reader on another thread: resumed with a copy.
         case copied(UnsafeContinuation<Result<[UInt8], TransportError>, Never>)
+        /// A reader on this loop whose consumer takes each arrival in place (see
+        /// `read(handingTo:)`): resumed with the byte count of the arrival it declined.
+        case consuming(UnsafeContinuation<Result<Int, TransportError>, Never>, any TCPInputConsumer)
     }
 
     /// The suspended reader. Unchecked continuations (no per-read canary allocation): it is
@@ -65,6 +68,11 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
     private var readTimerDeadline: UInt64 = 0
     /// When the waiting read times out (monotonic nanoseconds); `UInt64.max`: never.
     private var readDeadline = UInt64.max
+    /// The waiting read's timeout in nanoseconds: a consuming read moves its deadline by it
+    /// on every arrival, since it waits across many of them.
+    private var readTimeoutNanos: UInt64 = 0
+    /// Arrivals one readiness event hands to a consumer before the loop serves others.
+    private static var consumedReadsPerEvent: Int { 16 }
 
     private var connectWaiter: CheckedContinuation<Result<Void, TransportError>, Never>?
     private var connectTarget = (host: "", port: 0)
@@ -186,6 +194,32 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
         return body(UnsafeRawBufferPointer(rebasing: scratch[..<count]))
     }
 
+    /// Waits for input and hands every arrival to `consumer` on the loop thread as it comes,
+    /// without waking the calling task, for as long as the consumer takes them (returns true).
+    /// Returns the byte count of the arrival it declined (its bytes were handed over too),
+    /// 0 at end of stream. A protocol that can often answer at once (a Redis-style command
+    /// that needs no wait) serves it from the readiness event itself: no task switch, no job.
+    ///
+    /// Call it on the connection's loop (where `TCPListener` runs handlers). `timeout`
+    /// (default `settings.idleTimeout`) bounds the wait for each arrival, not the whole call.
+    /// It may also return after an arrival the consumer took; the caller then calls again.
+    public func read(
+        handingTo consumer: any TCPInputConsumer, maxBytes: Int? = nil, timeout: Duration? = nil
+    ) async throws(TransportError) -> Int {
+        precondition(loop.inEventLoop, "read(handingTo:) runs on the connection's loop")
+        let limit = max(1, maxBytes ?? settings.readChunkBytes)
+        // Input already here is handed over before the task suspends.
+        while readWaiter == nil, let ready = attemptRead(maxBytes: limit) {
+            let count = try ready.get()
+            if count == 0 || !takeScratch(count, { consumer.consume($0, from: self) }) { return count }
+        }
+        let wait = timeout ?? settings.idleTimeout
+        let outcome = await withUnsafeContinuation { continuation in
+            startRead(.consuming(continuation, consumer), maxBytes: limit, timeout: wait)
+        }
+        return try outcome.get()
+    }
+
     /// Reads exactly `count` bytes (several reads if needed); throws `.closed` if the stream
     /// ends first.
     public func read(exactly count: Int, timeout: Duration? = nil) async throws(TransportError) -> [UInt8] {
@@ -265,7 +299,8 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
             return
         }
         let now = kv_monotonic_nanos()
-        readDeadline = now &+ Self.nanoseconds(timeout)
+        readTimeoutNanos = Self.nanoseconds(timeout)
+        readDeadline = now &+ readTimeoutNanos
         // An armed timer due no later than the new deadline re-arms itself when it fires.
         if readTimer == nil || readTimerDeadline > readDeadline {
             readTimer?.cancel()
@@ -298,12 +333,41 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
     }
 
     private func resumeReader() {
+        if case .consuming(let continuation, let consumer)? = readWaiter {
+            feed(consumer, resuming: continuation)
+            return
+        }
         guard readWaiter != nil, let ready = attemptRead(maxBytes: readMaxBytes) else { return }
         // attemptRead may have closed the connection (and resumed the waiter) already.
         guard let waiter = readWaiter else { return }
         readWaiter = nil
         // The idle timer stays armed: it finds no waiting read (or a later deadline) when it fires.
         deliver(ready, to: waiter)
+    }
+
+    /// Hands arrivals to the waiting read's consumer while it takes them; resumes the reader
+    /// when it declines one, at end of stream or on failure. Once the socket is drained the
+    /// read stays waiting, and the next readiness event feeds it again.
+    private func feed(
+        _ consumer: any TCPInputConsumer, resuming continuation: UnsafeContinuation<Result<Int, TransportError>, Never>
+    ) {
+        for _ in 0..<Self.consumedReadsPerEvent {
+            guard let ready = attemptRead(maxBytes: readMaxBytes) else { return }
+            // attemptRead may have closed the connection (and resumed the reader) already.
+            guard readWaiter != nil else { return }
+            if case .success(let count) = ready, count > 0 {
+                if readDeadline != .max { readDeadline = kv_monotonic_nanos() &+ readTimeoutNanos }
+                let takesMore = takeScratch(count) { consumer.consume($0, from: self) }
+                // The consumer's writes may have failed the connection, resuming the reader.
+                guard readWaiter != nil else { return }
+                if takesMore { continue }
+            }
+            readWaiter = nil
+            continuation.resume(returning: ready)
+            return
+        }
+        // Full reads one after another: let the loop serve others, then go on.
+        loop.execute { self.resumeReader() }
     }
 
     /// Resumes `waiter` with the outcome of `attemptRead`: the bytes stay in `scratch` for a
@@ -314,6 +378,10 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
             continuation.resume(returning: outcome)
         case .copied(let continuation):
             continuation.resume(returning: outcome.map { count in count == 0 ? [] : takeScratch(count) { Array($0) } })
+        case .consuming(let continuation, let consumer):
+            // The bytes go to the consumer; the reader returns and, if it wants more, reads again.
+            if case .success(let count) = outcome, count > 0 { _ = takeScratch(count) { consumer.consume($0, from: self) } }
+            continuation.resume(returning: outcome)
         }
     }
 
@@ -355,13 +423,23 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
             buffer.removeAll(keepingCapacity: true)
             return
         }
+        try enqueue(recycling: &buffer)
+        try await waitUntilWritable()
+    }
+
+    /// `enqueue` with the buffer recycling of `write(recycling:)`: queues the bytes of
+    /// `buffer` without waiting for room and leaves it empty, holding the storage of a sent
+    /// write when there is one. For a `TCPInputConsumer`, which must not wait: it checks
+    /// `isWritableNow` and leaves the waiting to its task. Loop thread only.
+    public func enqueue(recycling buffer: inout [UInt8]) throws(TransportError) {
+        precondition(loop.inEventLoop, "enqueue(recycling:) is for the connection's loop")
         if let failure { throw failure }
         if closing { throw .closed }
+        guard !buffer.isEmpty else { return }
         var chunk = writeQueue.takeSpare()
         swap(&chunk, &buffer)
         enqueueWrite(chunk)
         if let failure { throw failure }
-        try await waitUntilWritable()
     }
 
     /// Queues `bytes` for sending without waiting for room (no back-pressure): for callers
@@ -623,4 +701,13 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
         registration = nil
         finishClose(.closed)
     }
+}
+
+/// Takes a connection's input on its loop thread as it arrives (`TCPConnection.read(handingTo:)`):
+/// a protocol handler that answers what it can in place and leaves the rest to its task.
+public protocol TCPInputConsumer: AnyObject {
+    /// Takes `bytes` just received on `connection` (valid only during the call), on the
+    /// connection's loop thread. Returns true to go on taking input this way, false to wake
+    /// the task waiting in `read(handingTo:)`. It may queue writes (`enqueue`), not wait.
+    func consume(_ bytes: UnsafeRawBufferPointer, from connection: TCPConnection) -> Bool
 }

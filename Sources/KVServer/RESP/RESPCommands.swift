@@ -31,24 +31,59 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
         case close
     }
 
+    /// A command that has to wait for the service, parsed and checked: what `start` hands
+    /// to `finish`.
+    enum Waiting {
+        case get(Key)
+        case set(Key, Value, expiresAtMillis: UInt64?)
+        /// DEL, EXISTS, MGET, MSET, TTL, PTTL and INFO, which may read or write several keys.
+        case other(RESPCommand, [[UInt8]])
+    }
+
+    /// What `start` did with a command.
+    enum Started {
+        /// Answered (its reply is in `out`).
+        case done(Outcome)
+        /// It must wait for the service: nothing was done or appended; `finish` it.
+        case waiting(Waiting)
+    }
+
     /// Runs one command and appends its reply to `out`.
     /// (The connection handler counts commands in `ServerCounters`, once per batch.)
     public func execute(_ args: [[UInt8]], into out: inout [UInt8]) async -> Outcome {
-        guard let name = args.first else { return .keepOpen }
+        switch start(args, into: &out) {
+        case .done(let outcome): return outcome
+        case .waiting(let command): return await finish(command, into: &out)
+        }
+    }
+
+    /// Runs one command as far as it goes without suspending: answered when it needs no
+    /// wait (a malformed command, PING, a GET or SET the service serves in place), else
+    /// handed back parsed, untouched, for `finish`. What the connection's loop runs straight
+    /// from a readiness event.
+    func start(_ args: [[UInt8]], into out: inout [UInt8]) -> Started {
+        guard let name = args.first else { return .done(.keepOpen) }
         guard let command = RESPCommand(name: name) else {
             var message = "ERR unknown command '\(Self.printable(name))', with args beginning with: "
             for a in args.dropFirst().prefix(8) { message += "'\(Self.printable(a))' " }
             RESPReply.error(message, into: &out)
-            return .keepOpen
+            return .done(.keepOpen)
         }
         let arity = command.arity
         if (arity > 0 && args.count != arity) || (arity < 0 && args.count < -arity) {
             RESPReply.error("ERR wrong number of arguments for '\(command.rawValue)' command", into: &out)
-            return .keepOpen
+            return .done(.keepOpen)
         }
         switch command {
-        case .get: await get(args[1], into: &out)
-        case .set: await set(args, into: &out)
+        case .get:
+            guard let key = checkedKey(args[1], into: &out) else { break }
+            guard let now = service.readImmediately(key, consistency: .default) else { return .waiting(.get(key)) }
+            replyToGet(now, into: &out)
+        case .set:
+            guard let (key, value, expiresAt) = setRequest(args, into: &out) else { break }
+            guard let now = service.writeImmediately(key, value: value, expiresAtMillis: expiresAt, consistency: .default)
+            else { return .waiting(.set(key, value, expiresAtMillis: expiresAt)) }
+            replyToSet(now, into: &out)
         case .ping:
             if args.count == 1 {
                 out.append(contentsOf: "+PONG\r\n".utf8)
@@ -58,17 +93,11 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
                 RESPReply.error("ERR wrong number of arguments for 'ping' command", into: &out)
             }
         case .echo: RESPReply.bulk(args[1], into: &out)
-        case .del: await del(args, into: &out)
-        case .exists: await exists(args, into: &out)
-        case .mget: await mget(args, into: &out)
-        case .mset: await mset(args, into: &out)
-        case .ttl: await ttl(args[1], millis: false, into: &out)
-        case .pttl: await ttl(args[1], millis: true, into: &out)
-        case .info: await info(args, into: &out)
+        case .del, .exists, .mget, .mset, .ttl, .pttl, .info: return .waiting(.other(command, args))
         case .command: commandInfo(args, into: &out)
         case .quit:
             out.append(contentsOf: RESPReply.ok)
-            return .close
+            return .done(.close)
         case .select:
             if args[1] == [UInt8(ascii: "0")] {
                 out.append(contentsOf: RESPReply.ok)
@@ -79,7 +108,40 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
             }
         case .config: config(args, into: &out)
         }
+        return .done(.keepOpen)
+    }
+
+    /// Runs a command `start` handed back, awaiting the service, and appends its reply.
+    func finish(_ command: Waiting, into out: inout [UInt8]) async -> Outcome {
+        switch command {
+        case .get(let key):
+            replyToGet(await Self.outcome { () async throws(KVError) in try await service.read(key, consistency: .default) }, into: &out)
+        case .set(let key, let value, let expiresAt):
+            let written = await Self.outcome { () async throws(KVError) in
+                try await service.write(key, value: value, expiresAtMillis: expiresAt, consistency: .default)
+            }
+            replyToSet(written, into: &out)
+        case .other(let command, let args):
+            switch command {
+            case .del: await del(args, into: &out)
+            case .exists: await exists(args, into: &out)
+            case .mget: await mget(args, into: &out)
+            case .mset: await mset(args, into: &out)
+            case .ttl: await ttl(args[1], millis: false, into: &out)
+            case .pttl: await ttl(args[1], millis: true, into: &out)
+            case .info: await info(args, into: &out)
+            default: preconditionFailure("start answers \(command) itself")
+            }
+        }
         return .keepOpen
+    }
+
+    private static func outcome<T>(_ body: () async throws(KVError) -> T) async -> Result<T, KVError> {
+        do throws(KVError) {
+            return .success(try await body())
+        } catch {
+            return .failure(error)
+        }
     }
 
     /// A `KVError` as a RESP error line.
@@ -114,17 +176,29 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
         }
     }
 
-    private func get(_ name: [UInt8], into out: inout [UInt8]) async {
-        guard let key = checkedKey(name, into: &out) else { return }
-        switch await visible(key) {
-        case .success(let found?): RESPReply.bulk(found.1.bytes, into: &out)
+    private func replyToGet(_ read: Result<Record?, KVError>, into out: inout [UInt8]) {
+        switch read {
+        case .success(let record?):
+            if let value = record.visibleValue(nowMillis: service.nowMillis()) {
+                RESPReply.bulk(value.bytes, into: &out)
+            } else {
+                out.append(contentsOf: RESPReply.nullBulk)
+            }
         case .success(nil): out.append(contentsOf: RESPReply.nullBulk)
         case .failure(let e): Self.reply(e, into: &out)
         }
     }
 
-    private func set(_ args: [[UInt8]], into out: inout [UInt8]) async {
-        guard let key = checkedKey(args[1], into: &out) else { return }
+    private func replyToSet(_ written: Result<Timestamp, KVError>, into out: inout [UInt8]) {
+        switch written {
+        case .success: out.append(contentsOf: RESPReply.ok)
+        case .failure(let e): Self.reply(e, into: &out)
+        }
+    }
+
+    /// SET's key, value and expiry, checked; nil with an error reply in `out` when malformed.
+    private func setRequest(_ args: [[UInt8]], into out: inout [UInt8]) -> (Key, Value, UInt64?)? {
+        guard let key = checkedKey(args[1], into: &out) else { return nil }
         var expiresAt: UInt64?
         var i = 3
         while i < args.count {
@@ -133,15 +207,15 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
             let isEXAT = option == Array("exat".utf8), isPXAT = option == Array("pxat".utf8)
             guard (isEX || isPX || isEXAT || isPXAT), expiresAt == nil, i + 1 < args.count else {
                 RESPReply.error("ERR syntax error", into: &out)
-                return
+                return nil
             }
             guard let n = parseDecimal(args[i + 1]) else {
                 RESPReply.error("ERR value is not an integer or out of range", into: &out)
-                return
+                return nil
             }
             guard n > 0, n < 1 << 46 else {
                 RESPReply.error("ERR invalid expire time in 'set' command", into: &out)
-                return
+                return nil
             }
             let now = service.nowMillis()
             if isEX { expiresAt = now + UInt64(n) * 1000 }
@@ -153,11 +227,11 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
         let value = Value(args[2])
         do throws(KVError) {
             try service.limits.check(value: value)
-            _ = try await service.writeSoon(key, value: value, expiresAtMillis: expiresAt, consistency: .default)
-            out.append(contentsOf: RESPReply.ok)
         } catch {
             Self.reply(error, into: &out)
+            return nil
         }
+        return (key, value, expiresAt)
     }
 
     private func del(_ args: [[UInt8]], into out: inout [UInt8]) async {

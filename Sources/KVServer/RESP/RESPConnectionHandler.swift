@@ -4,6 +4,13 @@ import KVTransport
 /// order, and writes all replies of one read with one write (so pipelined
 /// commands cost one syscall each way). Runs on the connection's loop.
 ///
+/// Commands that need no wait (GET and SET served in place by a single node, PING,
+/// malformed input) run straight from the loop's readiness event, as in Redis: the
+/// connection hands each arrival to the handler's `RESPSession` without waking its
+/// task. The first command that must wait (another loop's shard, a cluster, a full
+/// output buffer) wakes the task, which awaits it and the commands after it, then
+/// hands the connection back to the loop.
+///
 /// Closes after `QUIT`, after a protocol error (answered `-ERR Protocol error: …`,
 /// as Redis does), at end of stream, on an I/O error, and during shutdown once
 /// the commands in hand are answered.
@@ -13,63 +20,127 @@ struct RESPConnectionHandler<Service: KeyValueService>: Sendable {
     let counters: ServerCounters
     let tracker: ConnectionTracker
 
-    /// Output bytes above which replies are written before running more commands.
-    static var flushThreshold: Int { 256 << 10 }
-
     func serve(_ connection: TCPConnection) async {
         await tracker.serve(connection, counters: counters) { slot in
-            await serve(connection, slot: slot)
+            let session = RESPSession(
+                commands: commands, parser: RESPParser(settings: settings), counters: counters, tracker: tracker, slot: slot)
+            while true {
+                let received: Int
+                do throws(TransportError) {
+                    received = try await connection.read(handingTo: session)
+                } catch {
+                    return
+                }
+                if received == 0 { return }
+                guard await session.runWaiting(on: connection) else { return }
+            }
         }
     }
+}
 
-    private func serve(_ connection: TCPConnection, slot: ConnectionTracker.Slot) async {
-        var parser = RESPParser(settings: settings)
-        var out: [UInt8] = []
+/// One RESP connection's parser and output, shared by the loop (which feeds it input
+/// and runs what needs no wait) and the connection's task (which runs what does).
+/// Used on the connection's loop thread only, and by one of the two at a time: the loop
+/// feeds it only while the task waits in `read(handingTo:)`.
+final class RESPSession<Service: KeyValueService>: TCPInputConsumer, @unchecked Sendable {
+    // Unchecked Sendable: see above; all of it is touched on one thread.
+    private let commands: RESPCommands<Service>
+    private let counters: ServerCounters
+    private let tracker: ConnectionTracker
+    private let slot: ConnectionTracker.Slot
+    private var parser: RESPParser
+    private var out: [UInt8] = []
+    /// The command that has to wait, parsed, for the task to finish.
+    private var waiting: RESPCommands<Service>.Waiting?
+    /// The connection closes once the replies in hand are sent.
+    private var closing = false
+
+    /// Output bytes above which replies are queued before running more commands.
+    static var flushThreshold: Int { 256 << 10 }
+
+    init(
+        commands: RESPCommands<Service>, parser: RESPParser, counters: ServerCounters,
+        tracker: ConnectionTracker, slot: ConnectionTracker.Slot
+    ) {
+        self.commands = commands
+        self.parser = parser
+        self.counters = counters
+        self.tracker = tracker
+        self.slot = slot
         out.reserveCapacity(4096)
-        while true {
-            // Received bytes go straight from the socket's buffer into the parser's.
-            let received: Int
-            do throws(TransportError) {
-                received = try await connection.read { parser.append($0) }
-            } catch {
-                return
-            }
-            if received == 0 { return }
-            tracker.begin(slot)
-            var close = false
-            var executed = 0
-            commands: while let event = parser.next() {
-                switch event {
-                case .command(let args):
-                    executed += 1
-                    if await commands.execute(args, into: &out) == .close {
-                        close = true
-                        break commands
-                    }
-                case .failure(let message):
-                    RESPReply.error("ERR Protocol error: \(message)", into: &out)
-                    close = true
-                    break commands
-                }
-                if out.count >= Self.flushThreshold {
-                    guard await flush(&out, to: connection) else { return }
-                }
-            }
-            counters.commandsProcessed.wrappingAdd(executed, ordering: .relaxed)
-            guard await flush(&out, to: connection) else { return }
-            // A partly received command keeps the connection busy: shutdown lets it finish.
-            if parser.bufferedByteCount == 0 && tracker.end(slot) { close = true }
-            if close { return }
-        }
     }
 
-    private func flush(_ out: inout [UInt8], to connection: TCPConnection) async -> Bool {
-        guard !out.isEmpty else { return true }
-        do throws(TransportError) {
-            try await connection.write(recycling: &out)
-        } catch {
+    func consume(_ bytes: UnsafeRawBufferPointer, from connection: TCPConnection) -> Bool {
+        parser.append(bytes)
+        tracker.begin(slot)
+        return runImmediately(on: connection)
+    }
+
+    /// Runs buffered commands while each is answered at once, queueing the replies. True
+    /// when every complete command is answered and input may keep coming to `consume`;
+    /// false when the task must take over: a command waits, the output buffer is full, or
+    /// the connection closes.
+    private func runImmediately(on connection: TCPConnection) -> Bool {
+        var executed = 0
+        defer { counters.commandsProcessed.wrappingAdd(executed, ordering: .relaxed) }
+        while let event = parser.next() {
+            switch event {
+            case .command(let args):
+                executed += 1
+                switch commands.start(args, into: &out) {
+                case .done(.keepOpen): break
+                case .done(.close): closing = true
+                case .waiting(let command): waiting = command
+                }
+            case .failure(let message):
+                RESPReply.error("ERR Protocol error: \(message)", into: &out)
+                closing = true
+            }
+            if closing || waiting != nil {
+                _ = queue(on: connection)
+                return false
+            }
+            if out.count >= Self.flushThreshold && !queue(on: connection) { return false }
+        }
+        guard queue(on: connection) else { return false }
+        // A partly received command keeps the connection busy: shutdown lets it finish.
+        if parser.bufferedByteCount == 0 && tracker.end(slot) {
+            closing = true
             return false
         }
         return true
+    }
+
+    /// Queues the replies in hand; false when the connection failed or its buffer is over
+    /// its limit (the task then waits for room).
+    private func queue(on connection: TCPConnection) -> Bool {
+        do throws(TransportError) {
+            try connection.enqueue(recycling: &out)
+        } catch {
+            closing = true
+            return false
+        }
+        return connection.isWritableNow
+    }
+
+    /// The task's part: finishes the waiting command, waits for room to write, runs what
+    /// follows, until every buffered command is answered. True to go back to reading,
+    /// false to close the connection (after `QUIT`, a protocol error, an I/O error or
+    /// during shutdown; the replies in hand are queued first).
+    func runWaiting(on connection: TCPConnection) async -> Bool {
+        while true {
+            if let command = waiting {
+                waiting = nil
+                if await commands.finish(command, into: &out) == .close { closing = true }
+            }
+            do throws(TransportError) {
+                if !out.isEmpty { try await connection.write(recycling: &out) }
+                try await connection.waitUntilWritable()
+            } catch {
+                return false
+            }
+            if closing { return false }
+            if runImmediately(on: connection) { return true }
+        }
     }
 }
