@@ -12,8 +12,9 @@ import KVCore
 /// chunks, separate from a second arena holding keys and records, so an insert
 /// allocates no Swift object and a search touches ≈ 4 nodes (a handful of cache
 /// lines) instead of the ≈ 30 scattered nodes of a skiplist. Node arrays hold the
-/// tokens inline, so comparisons read the key bytes only on a token tie. Memory is
-/// given back only when the memtable is deallocated (after its flush).
+/// tokens inline, so comparisons read the key bytes only on a token tie. Point reads
+/// and overwrites skip the tree: a hash index (`MemtableHashIndex`) maps each token to
+/// its entry. Memory is given back only when the memtable is deallocated (after its flush).
 ///
 /// **Threading rule.** One writer: the owning actor calls `put` and may read
 /// (`get`, iterators) between its own writes. After `freeze()` the memtable is
@@ -41,6 +42,8 @@ public final class Memtable: @unchecked Sendable {
 
     private var nodeArena: MemtableArena
     private var recordArena: MemtableArena
+    /// Token → entry, for point reads and for writes that overwrite a key.
+    private var index = MemtableHashIndex()
     private var root: UnsafeMutableRawPointer
     /// Scratch for the inner nodes and child slots visited by an insert.
     private let pathNodes: UnsafeMutablePointer<UnsafeMutableRawPointer>
@@ -51,8 +54,8 @@ public final class Memtable: @unchecked Sendable {
     /// Number of distinct keys held.
     public private(set) var count = 0
     /// Bytes of nodes, keys and records written into the arenas (including superseded
-    /// record versions): the figure to compare with the flush threshold.
-    public var approximateBytes: Int { nodeArena.allocatedBytes + recordArena.allocatedBytes }
+    /// record versions), plus the hash index: the figure to compare with the flush threshold.
+    public var approximateBytes: Int { nodeArena.allocatedBytes + recordArena.allocatedBytes + index.bytes }
     /// Smallest and largest record timestamp ever put (nil when empty). Superseded
     /// versions count too, so the bounds are conservative.
     public private(set) var minTimestamp: Timestamp?
@@ -91,15 +94,22 @@ public final class Memtable: @unchecked Sendable {
         put(key: entry.key, token: entry.token, record: entry.record)
     }
 
-    /// Inserts a version of `key` (whose token is `token`). Cost: a descent of
-    /// ≈ log₃₂(n) nodes with binary search on inline tokens, one arena copy of the
-    /// key and record, and a shift of at most 31 slots (a split now and then).
+    /// Inserts a version of `key` (whose token is `token`). Cost: one hash-index probe;
+    /// an overwrite then copies the record into the arena. A new key also pays a descent
+    /// of ≈ log₃₂(n) nodes with binary search on inline tokens, one arena copy of the key,
+    /// a shift of at most 31 slots (a split now and then) and an index insert.
     public func put(key: Key, token: Token, record: Record) {
         precondition(!isFrozen, "put on a frozen memtable")
         if minTimestamp.map({ record.timestamp < $0 }) ?? true { minTimestamp = record.timestamp }
         if maxTimestamp.map({ record.timestamp > $0 }) ?? true { maxTimestamp = record.timestamp }
         key.bytes.withUnsafeBytes { probe in
             let t = token.rawValue
+            if let existing = index.find(t, where: { Self.compareKey($0, probe) == 0 }) {
+                if record.supersedes(storedIn: existing) {
+                    existing.storeBytes(of: writeBlob(record), toByteOffset: 0, as: UnsafeMutableRawPointer.self)
+                }
+                return
+            }
             var node = root
             var depth = 0
             while !Self.isLeaf(node) {
@@ -111,17 +121,10 @@ public final class Memtable: @unchecked Sendable {
                 node = Self.child(node, slot)
             }
             let n = Self.count(node)
+            // The index said the key is new.
             let position = Self.lowerBound(node, n, t, probe)
-            if position < n, Self.token(node, position) == t,
-                Self.compareKey(Self.entry(node, position), probe) == 0
-            {
-                let existing = Self.entry(node, position)
-                if record.supersedes(storedIn: existing) {
-                    existing.storeBytes(of: writeBlob(record), toByteOffset: 0, as: UnsafeMutableRawPointer.self)
-                }
-                return
-            }
             let entry = writeEntry(probe, blob: writeBlob(record))
+            index.insert(t, entry: entry)
             count += 1
             structureVersion &+= 1
             if n < Self.fanout {
@@ -168,14 +171,11 @@ public final class Memtable: @unchecked Sendable {
     // MARK: Reading
 
     /// The stored version of `key`, or nil. Tombstones and expired values are
-    /// returned as they are (the caller decides visibility).
+    /// returned as they are (the caller decides visibility). Cost: a hash-index probe,
+    /// no tree descent.
     public func get(key: Key, token: Token) -> Record? {
         key.bytes.withUnsafeBytes { probe -> Record? in
-            let (leaf, position) = locate(token.rawValue, probe, strictlyAfter: false)
-            guard position < Self.count(leaf), Self.token(leaf, position) == token.rawValue,
-                Self.compareKey(Self.entry(leaf, position), probe) == 0
-            else { return nil }
-            return Self.record(ofEntry: Self.entry(leaf, position))
+            index.find(token.rawValue, where: { Self.compareKey($0, probe) == 0 }).map(Self.record(ofEntry:))
         }
     }
 

@@ -48,7 +48,27 @@ import Testing
             var iterator = table.makeIterator()
             let actual = (try? drain(&iterator)) ?? []
             #expect(actual == sortedEntries(model.values))
+            // Point reads go through the hash index, where these keys collide on tokens.
+            for (key, entry) in model { #expect(table.get(key: key, token: entry.token) == entry.record) }
+            #expect(table.get(key: Key([0xEE]), token: Token(rawValue: 0)) == nil)
         }
+    }
+
+    /// Point reads and overwrites find every key while the hash index doubles many times,
+    /// and a key never written is not found even when its token is.
+    @Test func pointReadsFindEveryKeyAcrossIndexGrowth() {
+        let table = Memtable()
+        let keys = (0..<20_000).map { Key("key-\($0)") }
+        for (i, key) in keys.enumerated() { table.put(key: key, token: key.token, record: .value(Value([1]), at: ts(UInt64(i + 1)))) }
+        for (i, key) in keys.enumerated() where i % 3 == 0 {
+            table.put(key: key, token: key.token, record: .value(Value([2]), at: ts(UInt64(100_000 + i))))
+        }
+        #expect(table.count == keys.count)
+        for (i, key) in keys.enumerated() {
+            #expect(table.get(key: key, token: key.token)?.value == Value([i % 3 == 0 ? 2 : 1]))
+        }
+        #expect(table.get(key: Key("key-absent"), token: keys[7].token) == nil)
+        #expect(table.get(key: Key("key-absent"), token: Key("key-absent").token) == nil)
     }
 
     /// The real property: with the token derived from the key, contents and order match the model.
