@@ -25,28 +25,9 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
     }
 
     /// What the connection does after a command.
-    public enum Outcome: Sendable, Equatable {
-        case keepOpen
-        /// `QUIT`: send the replies, then close.
-        case close
-    }
-
-    /// A command that has to wait for the service, parsed and checked: what `start` hands
-    /// to `finish`.
-    enum Waiting {
-        case get(Key)
-        case set(Key, Value, expiresAtMillis: UInt64?)
-        /// DEL, EXISTS, MGET, MSET, TTL, PTTL and INFO, which may read or write several keys.
-        case other(RESPCommand, [[UInt8]])
-    }
-
-    /// What `start` did with a command.
-    enum Started {
-        /// Answered (its reply is in `out`).
-        case done(Outcome)
-        /// It must wait for the service: nothing was done or appended; `finish` it.
-        case waiting(Waiting)
-    }
+    public typealias Outcome = RESPOutcome
+    typealias Waiting = RESPWaitingCommand
+    typealias Started = RESPStarted
 
     /// Runs one command and appends its reply to `out`.
     /// (The connection handler counts commands in `ServerCounters`, once per batch.)
@@ -441,6 +422,31 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
     static func printable(_ bytes: [UInt8]) -> String {
         String(decoding: bytes.prefix(64).map { $0 < 32 || $0 == 127 || $0 == UInt8(ascii: "'") ? UInt8(ascii: "?") : $0 }, as: UTF8.self)
     }
+}
+
+/// What a RESP connection does after a command.
+public enum RESPOutcome: Sendable, Equatable {
+    case keepOpen
+    /// `QUIT`: send the replies, then close.
+    case close
+}
+
+/// A command that has to wait for the service, parsed and checked: what
+/// `RESPCommands.start` hands to `finish`. (Not nested in the generic `RESPCommands`, so
+/// the connection's session, which is not generic, holds it without type metadata lookups.)
+enum RESPWaitingCommand {
+    case get(Key)
+    case set(Key, Value, expiresAtMillis: UInt64?)
+    /// DEL, EXISTS, MGET, MSET, TTL, PTTL and INFO, which may read or write several keys.
+    case other(RESPCommand, [[UInt8]])
+}
+
+/// What `RESPCommands.start` did with a command.
+enum RESPStarted {
+    /// Answered (its reply is in `out`).
+    case done(RESPOutcome)
+    /// It must wait for the service: nothing was done or appended; `finish` it.
+    case waiting(RESPWaitingCommand)
 }
 
 /// Static facts `INFO server` reports.

@@ -22,8 +22,13 @@ struct RESPConnectionHandler<Service: KeyValueService>: Sendable {
 
     func serve(_ connection: TCPConnection) async {
         await tracker.serve(connection, counters: counters) { slot in
+            // The closures are compiled here, specialised for `Service`; the session that
+            // calls them is not generic (a generic class runs unspecialised code, looking up
+            // type metadata on every command).
             let session = RESPSession(
-                commands: commands, parser: RESPParser(settings: settings), counters: counters, tracker: tracker, slot: slot)
+                start: { args, out in commands.start(args, into: &out) },
+                finish: { command, out in await commands.finish(command, into: &out) },
+                parser: RESPParser(settings: settings), counters: counters, tracker: tracker, slot: slot)
             while true {
                 let received: Int
                 do throws(TransportError) {
@@ -42,16 +47,18 @@ struct RESPConnectionHandler<Service: KeyValueService>: Sendable {
 /// and runs what needs no wait) and the connection's task (which runs what does).
 /// Used on the connection's loop thread only, and by one of the two at a time: the loop
 /// feeds it only while the task waits in `read(handingTo:)`.
-final class RESPSession<Service: KeyValueService>: TCPInputConsumer, @unchecked Sendable {
+final class RESPSession: TCPInputConsumer, @unchecked Sendable {
     // Unchecked Sendable: see above; all of it is touched on one thread.
-    private let commands: RESPCommands<Service>
+    /// `RESPCommands.start` and `finish`.
+    private let start: ([[UInt8]], inout [UInt8]) -> RESPStarted
+    private let finish: (RESPWaitingCommand, inout [UInt8]) async -> RESPOutcome
     private let counters: ServerCounters
     private let tracker: ConnectionTracker
     private let slot: ConnectionTracker.Slot
     private var parser: RESPParser
     private var out: [UInt8] = []
     /// The command that has to wait, parsed, for the task to finish.
-    private var waiting: RESPCommands<Service>.Waiting?
+    private var waiting: RESPWaitingCommand?
     /// The connection closes once the replies in hand are sent.
     private var closing = false
 
@@ -59,10 +66,12 @@ final class RESPSession<Service: KeyValueService>: TCPInputConsumer, @unchecked 
     static var flushThreshold: Int { 256 << 10 }
 
     init(
-        commands: RESPCommands<Service>, parser: RESPParser, counters: ServerCounters,
-        tracker: ConnectionTracker, slot: ConnectionTracker.Slot
+        start: @escaping ([[UInt8]], inout [UInt8]) -> RESPStarted,
+        finish: @escaping (RESPWaitingCommand, inout [UInt8]) async -> RESPOutcome,
+        parser: RESPParser, counters: ServerCounters, tracker: ConnectionTracker, slot: ConnectionTracker.Slot
     ) {
-        self.commands = commands
+        self.start = start
+        self.finish = finish
         self.parser = parser
         self.counters = counters
         self.tracker = tracker
@@ -87,7 +96,7 @@ final class RESPSession<Service: KeyValueService>: TCPInputConsumer, @unchecked 
             switch event {
             case .command(let args):
                 executed += 1
-                switch commands.start(args, into: &out) {
+                switch start(args, &out) {
                 case .done(.keepOpen): break
                 case .done(.close): closing = true
                 case .waiting(let command): waiting = command
@@ -131,7 +140,7 @@ final class RESPSession<Service: KeyValueService>: TCPInputConsumer, @unchecked 
         while true {
             if let command = waiting {
                 waiting = nil
-                if await commands.finish(command, into: &out) == .close { closing = true }
+                if await finish(command, &out) == .close { closing = true }
             }
             do throws(TransportError) {
                 if !out.isEmpty { try await connection.write(recycling: &out) }
