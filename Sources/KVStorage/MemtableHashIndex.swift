@@ -22,7 +22,9 @@ struct MemtableHashIndex: ~Copyable {
     private(set) var count = 0
 
     /// An empty index of `capacity` slots (rounded up to a power of two, at least 16).
-    init(capacity: Int = 1024) {
+    /// Small by default: its bytes count towards the memtable's size, and a small memtable
+    /// (tests use 8 KiB) must not start out full.
+    init(capacity: Int = 64) {
         var size = 16
         while size < capacity { size <<= 1 }
         mask = size - 1

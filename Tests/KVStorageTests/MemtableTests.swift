@@ -54,6 +54,14 @@ import Testing
         }
     }
 
+    /// The hash index counts towards the memtable's size but starts small: a memtable
+    /// holding one record stays far below the 8 KiB threshold small test engines use.
+    @Test func aNewMemtableIsSmall() {
+        let table = Memtable()
+        table.put(key: Key("k"), token: Key("k").token, record: .value(Value("v"), at: ts(1)))
+        #expect(table.approximateBytes < 4 << 10)
+    }
+
     /// Point reads and overwrites find every key while the hash index doubles many times,
     /// and a key never written is not found even when its token is.
     @Test func pointReadsFindEveryKeyAcrossIndexGrowth() {
