@@ -77,24 +77,8 @@ private final class EchoConsumer: TCPInputConsumer, @unchecked Sendable {
                 serverSaw.withLock { $0 = error as? TransportError }
             }
         }
-        let clock = ContinuousClock()
         let echoed = try await withTimeout(30) {
-            let connection = try await TCPConnection.connect(
-                host: "127.0.0.1", port: listener.localPort, on: group.loops[0])
-            var echoed = 0
-            // 40 × 75 ms: 1.5 idle timeouts of traffic, each gap far inside one.
-            for i in 0..<40 {
-                try await Task.sleep(for: .milliseconds(75))
-                try await connection.write([UInt8(i)])
-                if try await connection.read(exactly: 1) == [UInt8(i)] { echoed += 1 }
-            }
-            let idleStart = clock.now
-            let eof = try await connection.read()
-            #expect(eof.isEmpty)
-            // The server's idle wait began when it sent the last echo, a little before this
-            // client saw it: a loaded machine has delayed that by > 50 ms, hence the margin.
-            #expect(clock.now - idleStart >= .milliseconds(1500))
-            return echoed
+            try await echoForOneAndAHalfIdleTimeoutsThenIdle(port: listener.localPort, on: group.loops[0])
         }
         #expect(echoed == 40)
         #expect(await eventually { serverSaw.value == .timedOut(operation: "read") })

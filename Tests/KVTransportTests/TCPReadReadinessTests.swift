@@ -80,31 +80,36 @@ import Testing
                 serverSaw.withLock { $0 = error as? TransportError }
             }
         }
-        let clock = ContinuousClock()
         // 5 s of traffic and idling; a full parallel `swift test` on 2 cores (the crash
         // tests' kill loops) has stretched it past the default 10 s guard.
         let echoed = try await withTimeout(30) {
-            let connection = try await TCPConnection.connect(
-                host: "127.0.0.1", port: listener.localPort, on: group.loops[0])
-            var echoed = 0
-            // 40 × 75 ms: 1.5 idle timeouts of traffic, each gap far inside one (the timeout
-            // is long because a loaded 2-core machine can stall a thread for a second).
-            for i in 0..<40 {
-                try await Task.sleep(for: .milliseconds(75))
-                try await connection.write([UInt8(i)])
-                if try await connection.read(exactly: 1) == [UInt8(i)] { echoed += 1 }
-            }
-            let idleStart = clock.now
-            let eof = try await connection.read()
-            #expect(eof.isEmpty)
-            // The server's idle wait began when it sent the last echo, a little before this
-            // client saw it: a loaded machine has delayed that by > 50 ms, hence the margin.
-            #expect(clock.now - idleStart >= .milliseconds(1500))
-            return echoed
+            try await echoForOneAndAHalfIdleTimeoutsThenIdle(port: listener.localPort, on: group.loops[0])
         }
         #expect(echoed == 40)
         #expect(await eventually { serverSaw.value == .timedOut(operation: "read") })
         listener.shutdown(gracePeriod: .seconds(1))
         try await withTimeout { await server.value }
     }
+}
+
+/// The client side of the idle-timeout tests (2 s timeout): 40 one-byte echoes 75 ms apart
+/// (1.5 idle timeouts of traffic, each gap far inside one; the timeout is long because a
+/// loaded 2-core machine can stall a thread for a second), then it waits for the server
+/// to close the idle connection. Returns how many echoes came back intact.
+func echoForOneAndAHalfIdleTimeoutsThenIdle(port: Int, on loop: EventLoop) async throws -> Int {
+    let clock = ContinuousClock()
+    let connection = try await TCPConnection.connect(host: "127.0.0.1", port: port, on: loop)
+    var echoed = 0
+    for i in 0..<40 {
+        try await Task.sleep(for: .milliseconds(75))
+        try await connection.write([UInt8(i)])
+        if try await connection.read(exactly: 1) == [UInt8(i)] { echoed += 1 }
+    }
+    let idleStart = clock.now
+    let eof = try await connection.read()
+    #expect(eof.isEmpty)
+    // The server's idle wait began when it sent the last echo, a little before this
+    // client saw it: a loaded machine has delayed that by > 50 ms, hence the margin.
+    #expect(clock.now - idleStart >= .milliseconds(1500))
+    return echoed
 }
