@@ -53,8 +53,12 @@ struct ClusterProcessTests {
                 {
                     rpcPort = Self.port(after: "listening for RPC on 127.0.0.1:", in: rpc)
                     httpPort = Self.port(after: "serving HTTP on 127.0.0.1:", in: http)
-                    // Keep draining the pipe so the process never blocks on a full one.
-                    handle.readabilityHandler = { _ = $0.availableData }
+                    // Keep draining the pipe so the process never blocks on a full one. A
+                    // blocking read on a thread of its own, not `readabilityHandler`: tearing a
+                    // handler's dispatch source down races the descriptor's close and can crash
+                    // in `_dispatch_event_loop_drain` (swift-corelibs-foundation#5507). The
+                    // thread ends at end of stream, when the process has exited.
+                    Thread { while !handle.availableData.isEmpty {} }.start()
                     return
                 }
             }
@@ -69,7 +73,6 @@ struct ClusterProcessTests {
         func kill(_ signal: Int32) {
             Glibc.kill(process.processIdentifier, signal)
             process.waitUntilExit()
-            log.fileHandleForReading.readabilityHandler = nil
         }
     }
 
