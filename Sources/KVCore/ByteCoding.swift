@@ -2,50 +2,62 @@
 /// buffer. The one encoder every kvd binary format (WAL, SSTable, manifest, RPC)
 /// is written with.
 public struct ByteWriter: Sendable {
-    public private(set) var bytes: [UInt8]
+    // Inlinable, so that the WAL, SSTable and RPC encoders in other modules get
+    // specialized integer writes instead of generic calls through witness tables.
+    @usableFromInline var storage: [UInt8]
 
-    public init(capacity: Int = 64) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+    /// The bytes written so far.
+    @inlinable public var bytes: [UInt8] { storage }
+
+    /// An empty writer with room for `capacity` bytes before it grows.
+    @inlinable public init(capacity: Int = 64) {
+        storage = []
+        storage.reserveCapacity(capacity)
     }
 
-    @inlinable public var count: Int { bytes.count }
+    /// The number of bytes written so far.
+    @inlinable public var count: Int { storage.count }
 
-    public mutating func write(_ v: UInt8) { bytes.append(v) }
+    /// Appends one byte.
+    @inlinable public mutating func write(_ v: UInt8) { storage.append(v) }
 
-    public mutating func write<T: FixedWidthInteger>(littleEndian v: T) {
-        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
+    /// Appends `v` in little-endian byte order (`T.bitWidth / 8` bytes).
+    @inlinable public mutating func write<T: FixedWidthInteger>(littleEndian v: T) {
+        withUnsafeBytes(of: v.littleEndian) { storage.append(contentsOf: $0) }
     }
 
     /// Unsigned LEB128: 7 bits a byte, high bit set on all but the last.
-    public mutating func write(varint v: UInt64) {
+    @inlinable public mutating func write(varint v: UInt64) {
         var v = v
         while v >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            storage.append(UInt8(truncatingIfNeeded: v) | 0x80)
             v >>= 7
         }
-        bytes.append(UInt8(v))
+        storage.append(UInt8(v))
     }
 
-    public mutating func write<C: Collection>(bytes other: C) where C.Element == UInt8 {
-        bytes.append(contentsOf: other)
+    /// Appends the bytes of `other` as they are.
+    @inlinable public mutating func write<C: Collection>(bytes other: C) where C.Element == UInt8 {
+        storage.append(contentsOf: other)
     }
 
     /// A varint length followed by the bytes.
-    public mutating func write<C: Collection>(lengthPrefixed other: C) where C.Element == UInt8 {
+    @inlinable public mutating func write<C: Collection>(lengthPrefixed other: C) where C.Element == UInt8 {
         write(varint: UInt64(other.count))
-        bytes.append(contentsOf: other)
+        storage.append(contentsOf: other)
     }
 
     /// Overwrites a little-endian integer at `offset` (for lengths and checksums known last).
-    public mutating func patch<T: FixedWidthInteger>(littleEndian v: T, at offset: Int) {
-        withUnsafeBytes(of: v.littleEndian) { raw in
-            for (i, b) in raw.enumerated() { bytes[offset + i] = b }
+    @inlinable public mutating func patch<T: FixedWidthInteger>(littleEndian v: T, at offset: Int) {
+        precondition(offset >= 0 && offset + MemoryLayout<T>.size <= storage.count, "patch past the end")
+        storage.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: v.littleEndian, toByteOffset: offset, as: T.self)
         }
     }
 
-    public mutating func removeAll(keepingCapacity: Bool = true) {
-        bytes.removeAll(keepingCapacity: keepingCapacity)
+    /// Forgets the bytes written, keeping the allocation unless told otherwise.
+    @inlinable public mutating func removeAll(keepingCapacity: Bool = true) {
+        storage.removeAll(keepingCapacity: keepingCapacity)
     }
 }
 

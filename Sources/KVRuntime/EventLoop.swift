@@ -61,14 +61,16 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     private var unownedActor: UnownedSerialExecutor!
     private var unownedTask: UnownedTaskExecutor!
 
-    // Loop-thread state: touched only by the loop's own thread.
-    private var local = WorkQueue<Work>()
-    private var timers = TimerHeap()
-    private var timerBodies: [UInt64: () -> Void] = [:]
-    private var handlers: [UInt64: (fd: Int32, handler: any IOReadinessHandler)] = [:]
+    // Loop-thread state: touched only by the loop's own thread. `@exclusivity(unchecked)`:
+    // every access is short (jobs and handlers run on copies taken out of these), and the
+    // runtime's bookkeeping would cost calls on every turn and readiness event.
+    @exclusivity(unchecked) private var local = WorkQueue<Work>()
+    @exclusivity(unchecked) private var timers = TimerHeap()
+    @exclusivity(unchecked) private var timerBodies: [UInt64: () -> Void] = [:]
+    @exclusivity(unchecked) private var handlers: [UInt64: (fd: Int32, handler: any IOReadinessHandler)] = [:]
     private var nextToken: UInt64 = 1
-    private var turnEndHandlers: [any LoopTurnHandler] = []
-    private var turnEndRunning: [any LoopTurnHandler] = []
+    @exclusivity(unchecked) private var turnEndHandlers: [any LoopTurnHandler] = []
+    @exclusivity(unchecked) private var turnEndRunning: [any LoopTurnHandler] = []
 
     /// A loop outside any group: unpinned unless `slot` is given and pinning is on.
     public init(index: Int = -1, slot: LoopPlacement.Slot? = nil, settings: RuntimeSettings = RuntimeSettings()) {

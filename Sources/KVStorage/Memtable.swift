@@ -40,28 +40,32 @@ public final class Memtable: @unchecked Sendable {
     static let blobHeader = 24
     static let maxDepth = 16
 
-    private var nodeArena: MemtableArena
-    private var recordArena: MemtableArena
+    // The mutable state is `@exclusivity(unchecked)`: the one writer never holds an access
+    // open across a call that could reach the same property (no callbacks into the
+    // memtable), so the runtime's per-access bookkeeping (several calls per put) only
+    // costs time.
+    @exclusivity(unchecked) private var nodeArena: MemtableArena
+    @exclusivity(unchecked) private var recordArena: MemtableArena
     /// Token → entry, for point reads and for writes that overwrite a key.
-    private var index = MemtableHashIndex()
-    private var root: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private var index = MemtableHashIndex()
+    @exclusivity(unchecked) private var root: UnsafeMutableRawPointer
     /// Scratch for the inner nodes and child slots visited by an insert.
     private let pathNodes: UnsafeMutablePointer<UnsafeMutableRawPointer>
     private let pathSlots: UnsafeMutablePointer<Int>
     /// Bumped whenever entries move (a new key); iterators re-seek when it changes.
-    private(set) var structureVersion: UInt64 = 0
+    @exclusivity(unchecked) private(set) var structureVersion: UInt64 = 0
 
     /// Number of distinct keys held.
-    public private(set) var count = 0
+    @exclusivity(unchecked) public private(set) var count = 0
     /// Bytes of nodes, keys and records written into the arenas (including superseded
     /// record versions), plus the hash index: the figure to compare with the flush threshold.
     public var approximateBytes: Int { nodeArena.allocatedBytes + recordArena.allocatedBytes + index.bytes }
     /// Smallest and largest record timestamp ever put (nil when empty). Superseded
     /// versions count too, so the bounds are conservative.
-    public private(set) var minTimestamp: Timestamp?
-    public private(set) var maxTimestamp: Timestamp?
+    @exclusivity(unchecked) public private(set) var minTimestamp: Timestamp?
+    @exclusivity(unchecked) public private(set) var maxTimestamp: Timestamp?
     /// True after `freeze()`: no more writes, safe to read from any thread.
-    public private(set) var isFrozen = false
+    @exclusivity(unchecked) public private(set) var isFrozen = false
 
     /// An empty memtable.
     public convenience init() { self.init(chunkPool: .shared) }

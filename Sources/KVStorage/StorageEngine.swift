@@ -48,16 +48,20 @@ public actor StorageEngine {
     /// Writes `manifest` to disk; `manifestVersion` numbers the states handed to it.
     let manifestStore: ManifestStore
     var manifestVersion: UInt64 = 0
+    // The state every read or write touches is `@exclusivity(unchecked)`: it is isolated
+    // to the engine, no access to it stays open across a call that could reach it again
+    // (no mutating closure refers to the property it mutates), and the runtime check cost
+    // several calls per request.
     /// The memtable taking writes.
-    var active = Memtable()
+    @exclusivity(unchecked) var active = Memtable()
     /// Frozen memtables waiting for (or being written by) the flusher, oldest first.
-    var frozen: [FrozenMemtable] = []
+    @exclusivity(unchecked) var frozen: [FrozenMemtable] = []
     /// Live tables, newest data first (by maximum timestamp), so a point read can stop early.
-    var tables: [LiveTable] = []
-    var rowCache: RowCache
-    var isClosed = false
+    @exclusivity(unchecked) var tables: [LiveTable] = []
+    @exclusivity(unchecked) var rowCache: RowCache
+    @exclusivity(unchecked) var isClosed = false
     /// A failed background flush or WAL write: later writes fail with it.
-    var backgroundFailure: KVError?
+    @exclusivity(unchecked) var backgroundFailure: KVError?
 
     /// Frozen memtables are numbered as they freeze; `flushedThrough` is the last one flushed.
     var frozenCount: UInt64 = 0
@@ -67,7 +71,7 @@ public actor StorageEngine {
     var compactionInProgress = false
 
     // Counters for `stats()`.
-    var userBytesWritten: UInt64 = 0
+    @exclusivity(unchecked) var userBytesWritten: UInt64 = 0
     var tableBytesWritten: UInt64 = 0
     var manifestBytesWritten: UInt64 = 0
     var flushCount: UInt64 = 0

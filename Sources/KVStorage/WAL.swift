@@ -1,5 +1,6 @@
 import Foundation
 import KVCore
+import Synchronization
 
 /// When an applied batch counts as written.
 public enum CommitMode: Sendable, Equatable {
@@ -53,8 +54,12 @@ public struct WALSettings: Sendable, Equatable {
 /// disk. Costs: one `pwrite` + one `fdatasync` per group, not per write.
 ///
 /// In `periodic` mode `append` copies the frame into the mapped segment (`MappedSegment`)
-/// and returns: no system call, and nothing acknowledged is lost if the process dies. The
-/// syncing thread wakes once per period to `fdatasync` what was written.
+/// and returns: no system call, no lock, and nothing acknowledged is lost if the process
+/// dies. The syncing thread wakes once per period and `fdatasync`s what was written since.
+///
+/// **Threading.** `append`, `rotate`, `nextSequenceNumber` and `currentSegment` are called
+/// by one appender at a time (the engine, on its executor); the syncing thread and
+/// `release`, `statistics` and `sync` may run on other threads.
 final class WAL: @unchecked Sendable {
     // Everything below `lock` is guarded by it; the fields after that are owned by the syncing thread.
     private let lock = NSCondition()
@@ -76,7 +81,11 @@ final class WAL: @unchecked Sendable {
     private var zeroFillBytes: UInt64 = 0
 
     // `periodic` mode writes frames into mapped segments instead of the queue (see
-    // `MappedSegment`); these are guarded by `lock` too.
+    // `MappedSegment`). A frame that fits the current segment takes no lock (`appendMapped`):
+    // the appender alone writes `mapped`, `appendSegment`, `appendOffset`, `nextSequence` and
+    // `frameScratch` in that mode, and changes `mapped` and `appendSegment` only under `lock`,
+    // so that readers on other threads (the syncing thread, `release`) take the lock to read
+    // them. `retired`, `directoryDirty` and the sync counters are guarded by `lock`.
     /// True in `periodic` mode.
     let mapsSegments: Bool
     /// The segment frames are copied into now.
@@ -85,10 +94,15 @@ final class WAL: @unchecked Sendable {
     private var retired: [MappedSegment] = []
     /// A segment file was created or renamed since the last directory sync.
     private var directoryDirty = false
-    private var mappedUnsyncedFrames = 0
     private var mappedSyncs: UInt64 = 0
     private var mappedSyncedFrames: UInt64 = 0
-    private var mappedBytes: UInt64 = 0
+    /// Frames and bytes appended so far; written by the appender only (a load and a store,
+    /// no read-modify-write), read by the syncing thread and `statistics`.
+    private let mappedFrames = Atomic<UInt64>(0)
+    private let mappedBytes = Atomic<UInt64>(0)
+    /// Set under `lock` when a failure is recorded or closing begins: `append` then takes
+    /// the lock to report it, so the lock-free path needs only this load.
+    private let appendsBlocked = Atomic<Bool>(false)
     /// Reused to encode each frame before it is copied into the mapping.
     private var frameScratch = ByteWriter(capacity: 4096)
 
@@ -105,7 +119,6 @@ final class WAL: @unchecked Sendable {
     private var file: DiskFile?
     private var fileOffset: Int64 = 0
     private var unsyncedFrames = 0
-    private var lastSync = ContinuousClock.now
     /// Frames in the last group written (sync mode's estimate of how many writers are active).
     private var lastGroupFrames = 0
 
@@ -160,6 +173,12 @@ final class WAL: @unchecked Sendable {
     func append(_ entries: [Entry]) throws(KVError) -> UInt64 {
         var estimate = WALSegment.frameHeaderSize + 10
         for e in entries { estimate += e.key.bytes.count + (e.record.value?.bytes.count ?? 0) + 32 }
+        if mapsSegments, !appendsBlocked.load(ordering: .acquiring), let current = mapped,
+            current.segment == appendSegment, current.available >= estimate
+        {
+            appendMapped(entries, into: current)
+            return 0
+        }
         lock.lock()
         defer { lock.unlock() }
         if let failure = queue.failure { throw failure }
@@ -181,9 +200,8 @@ final class WAL: @unchecked Sendable {
         return ticket
     }
 
-    /// `append` in `periodic` mode, under `lock`: encodes the frame and copies it into the
-    /// mapped segment, opening the next segment when it does not fit. The ticket is 0:
-    /// nothing waits for it.
+    /// `append` in `periodic` mode when the frame may not fit the current segment, under
+    /// `lock`: opens the next segment first if need be. The ticket is 0: nothing waits for it.
     private func appendMapped(_ entries: [Entry], estimate: Int) throws(KVError) -> UInt64 {
         if let current = mapped, current.segment == appendSegment, current.available < estimate {
             appendSegment += 1
@@ -192,16 +210,21 @@ final class WAL: @unchecked Sendable {
         if mapped?.segment != appendSegment {
             try openMapped(appendSegment, minimumBytes: WALSegment.headerSize + estimate)
         }
+        appendMapped(entries, into: mapped!)
+        return 0
+    }
+
+    /// Encodes the frame and copies it into `segment` (the current one, with room for the
+    /// estimate), by the appender, with or without `lock`.
+    private func appendMapped(_ entries: [Entry], into segment: MappedSegment) {
         frameScratch.removeAll()
         WALSegment.appendFrame(entries: entries, segment: appendSegment, sequence: nextSequence, into: &frameScratch)
-        mapped!.append(frameScratch.bytes)
+        segment.append(frameScratch.bytes)
         appendOffset += frameScratch.count
         nextSequence += UInt64(entries.count)
-        mappedBytes += UInt64(frameScratch.count)
-        mappedUnsyncedFrames += 1
-        // The first frame since a sync starts the syncing thread's period.
-        if mappedUnsyncedFrames == 1 { lock.signal() }
-        return 0
+        // The appender is the only writer of both counters: a plain store publishes them.
+        mappedBytes.store(mappedBytes.load(ordering: .relaxed) &+ UInt64(frameScratch.count), ordering: .relaxed)
+        mappedFrames.store(mappedFrames.load(ordering: .relaxed) &+ 1, ordering: .releasing)
     }
 
     /// Maps segment `segment` (a recycled file when one is spare), under `lock`. On the
@@ -309,7 +332,7 @@ final class WAL: @unchecked Sendable {
         defer { lock.unlock() }
         return (
             queue.syncCount + mappedSyncs, queue.syncedFrames + mappedSyncedFrames,
-            queue.bytesWritten + zeroFillBytes + mappedBytes
+            queue.bytesWritten + zeroFillBytes + mappedBytes.load(ordering: .relaxed)
         )
     }
 
@@ -331,6 +354,7 @@ final class WAL: @unchecked Sendable {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             lock.lock()
             closing = true
+            appendsBlocked.store(true, ordering: .releasing)
             if exited {
                 lock.unlock()
                 c.resume()
@@ -493,7 +517,6 @@ final class WAL: @unchecked Sendable {
                 unsyncedFrames += frames
                 if unsyncedFrames > 0 || mustSync, file != nil {
                     try file!.syncData()
-                    lastSync = .now
                 }
                 lock.lock()
                 waiters = queue.complete(upTo: upTo, frames: unsyncedFrames, bytes: bytes, synced: true)
@@ -526,16 +549,16 @@ final class WAL: @unchecked Sendable {
     }
 
     /// The syncing thread in `periodic` mode: frames are already in the page cache, so it
-    /// only makes them durable, one `fdatasync` per segment written, once per period after
-    /// the first unsynced frame (and a directory sync when segment files changed). Sleeps
-    /// while nothing is written.
+    /// only makes them durable. It wakes once per period (the appender never signals it:
+    /// that would need the lock on every append) and, when frames were appended or segment
+    /// files changed since the last look, calls `fdatasync` once per segment written (and
+    /// syncs the directory when files changed). A frame is thus durable within one period.
     private func runMapped(periodMillis: Int) {
+        var looked = ContinuousClock.now
+        var synced: UInt64 = 0
         while true {
             lock.lock()
-            while !closing && !forceSync && mappedUnsyncedFrames == 0 && retired.isEmpty && !directoryDirty {
-                lock.wait()
-            }
-            let due = lastSync + .milliseconds(periodMillis)
+            let due = looked + .milliseconds(periodMillis)
             while !closing && !forceSync {
                 let now = ContinuousClock.now
                 if due <= now { break }
@@ -543,34 +566,38 @@ final class WAL: @unchecked Sendable {
                 let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
                 _ = lock.wait(until: Date(timeIntervalSinceNow: seconds))
             }
+            looked = .now
+            // Frames counted here were copied into the mapping before the count was stored.
+            let appended = mappedFrames.load(ordering: .acquiring)
             let segments = retired + (mapped.map { [$0] } ?? [])
+            let anyRetired = !retired.isEmpty
             retired.removeAll()
             let directoryChanged = directoryDirty
             directoryDirty = false
-            let frames = mappedUnsyncedFrames
-            mappedUnsyncedFrames = 0
             forceSync = false
             let stop = closing
             lock.unlock()
 
-            do {
-                for segment in segments { try segment.file.syncData() }
-                if directoryChanged { try DiskDirectory.sync(directory) }
-                lastSync = .now
-                lock.lock()
-                mappedSyncs += 1
-                mappedSyncedFrames += UInt64(frames)
-                lock.unlock()
-            } catch {
-                lock.lock()
-                _ = queue.fail(error)
-                lock.unlock()
+            if appended != synced || anyRetired || directoryChanged {
+                do {
+                    for segment in segments { try segment.file.syncData() }
+                    if directoryChanged { try DiskDirectory.sync(directory) }
+                    lock.lock()
+                    mappedSyncs += 1
+                    mappedSyncedFrames += appended &- synced
+                    lock.unlock()
+                    synced = appended
+                } catch {
+                    lock.lock()
+                    _ = queue.fail(error)
+                    appendsBlocked.store(true, ordering: .releasing)
+                    lock.unlock()
+                }
             }
             if stop {
+                // `mapped` stays mapped: the appender reads it without the lock. Appends
+                // fail from now on (`appendsBlocked`); the mapping goes with the log.
                 lock.lock()
-                mapped?.retire()
-                mapped = nil
-                retired.removeAll()
                 exited = true
                 let toResume = exitWaiters
                 exitWaiters = []

@@ -20,6 +20,10 @@ import KVRuntime
 /// handler returns.
 public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopTurnHandler {
     // Unchecked Sendable: all mutable state below is touched only on `loop`'s thread.
+    // The state of the read and write paths is `@exclusivity(unchecked)`: one thread, and
+    // no access stays open across a call that could reach the same property (a consumer's
+    // callback touches the write queue, never `scratch` or the read state it runs under),
+    // so the runtime's access bookkeeping (several calls per request) only costs time.
 
     /// The loop that owns the socket.
     public let loop: EventLoop
@@ -27,18 +31,18 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
     /// The local port of the socket.
     public let localPort: Int
 
-    private var fd: Int32
-    private var registration: IORegistration?
-    private var failure: TransportError?
-    private var peerFinished = false
+    @exclusivity(unchecked) private var fd: Int32
+    @exclusivity(unchecked) private var registration: IORegistration?
+    @exclusivity(unchecked) private var failure: TransportError?
+    @exclusivity(unchecked) private var peerFinished = false
     /// False once `recv` found the receive queue empty (EAGAIN, or fewer bytes than asked),
     /// until epoll reports new input: a read then waits without a wasted `recv`
     /// (edge-triggered epoll reports every arrival after that point).
-    private var mayHaveInput = true
+    @exclusivity(unchecked) private var mayHaveInput = true
     /// True once epoll reported a hangup or error: a FIN may then be pending with no further
     /// edge to announce it, so only EAGAIN (not a short read) proves the socket drained.
-    private var hangupSeen = false
-    private var closing = false
+    @exclusivity(unchecked) private var hangupSeen = false
+    @exclusivity(unchecked) private var closing = false
     private var lingerTimer: LoopTimer?
 
     /// A suspended reader, and how it takes its bytes.
@@ -54,20 +58,20 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
 
     /// The suspended reader. Unchecked continuations (no per-read canary allocation): it is
     /// resumed exactly once, by whoever takes it out of this property first, on the loop thread.
-    private var readWaiter: ReadWaiter?
-    private var readMaxBytes = 0
+    @exclusivity(unchecked) private var readWaiter: ReadWaiter?
+    @exclusivity(unchecked) private var readMaxBytes = 0
     /// Where `recv` writes; owned by the connection, used only on the loop thread.
-    private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    @exclusivity(unchecked) private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     /// True while received bytes in `scratch` wait for the reader on this loop to take them:
     /// no `recv` may overwrite them (a second reader fails with `.concurrentRead`).
-    private var scratchHeld = false
+    @exclusivity(unchecked) private var scratchHeld = false
     /// The idle timer of waiting reads. It is armed once and re-armed when it fires early,
     /// not armed and cancelled around every read: `readDeadline` moves, the timer stays.
-    private var readTimer: LoopTimer?
+    @exclusivity(unchecked) private var readTimer: LoopTimer?
     /// When the timer fires (monotonic nanoseconds); meaningful while `readTimer` is set.
     private var readTimerDeadline: UInt64 = 0
     /// When the waiting read times out (monotonic nanoseconds); `UInt64.max`: never.
-    private var readDeadline = UInt64.max
+    @exclusivity(unchecked) private var readDeadline = UInt64.max
     /// The waiting read's timeout in nanoseconds: a consuming read moves its deadline by it
     /// on every arrival, since it waits across many of them.
     private var readTimeoutNanos: UInt64 = 0
@@ -78,15 +82,15 @@ public final class TCPConnection: @unchecked Sendable, IOReadinessHandler, LoopT
     private var connectTarget = (host: "", port: 0)
     private var connectTimer: LoopTimer?
 
-    private var writeQueue = WriteQueue()
+    @exclusivity(unchecked) private var writeQueue = WriteQueue()
     /// True while the loop holds this connection for an end-of-turn flush.
-    private var flushScheduled = false
+    @exclusivity(unchecked) private var flushScheduled = false
     private struct WriteWaiter {
         let id: UInt64
         let continuation: CheckedContinuation<Result<Void, TransportError>, Never>
         let timer: LoopTimer?
     }
-    private var writeWaiters: [WriteWaiter] = []
+    @exclusivity(unchecked) private var writeWaiters: [WriteWaiter] = []
     private var nextWaiterID: UInt64 = 0
     private var closeCallbacks: [() -> Void] = []
 

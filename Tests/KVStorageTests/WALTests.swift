@@ -221,6 +221,29 @@ func entry(_ key: String, _ value: String, at millis: UInt64 = 1) -> Entry {
         #expect(recovery.batches.count == 299 && recovery.truncated.count == 1)
     }
 
+    /// `periodic` mode's appends take no lock and never signal the syncing thread: it must
+    /// still find and sync them within a period or so, with no close to force it; an
+    /// append after close fails.
+    @Test func periodicModeSyncsAppendsWithinAPeriodWithoutBeingTold() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        var settings = smallWAL(.periodic(milliseconds: 20))
+        settings.segmentBytes = 8192
+        let wal = WAL(directory: dir.path, settings: settings, nextSegment: 1, nextSequence: 1)
+        for i in 0..<200 { _ = try wal.append([entry("q\(i)", String(repeating: "v", count: 40))]) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while wal.statistics.syncedFrames < 200 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let stats = wal.statistics
+        #expect(stats.syncedFrames == 200, "the syncing thread found every appended frame")
+        #expect(stats.syncs >= 1 && stats.syncs < 200, "one sync covers many frames")
+        await wal.close()
+        #expect(throws: KVError.closed) { _ = try wal.append([entry("late", "x")]) }
+        let recovery = try WAL.recover(directory: dir.path, startSegment: 1, firstSequence: 1)
+        #expect(recovery.batches.count == 200)
+    }
+
     /// The window between renaming a spare into place as the next segment and making its
     /// header durable: a kill there leaves a last segment of zeros or of a recycled
     /// segment's old bytes. Nothing in it was acknowledged, so recovery drops it.
