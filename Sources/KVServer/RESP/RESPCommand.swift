@@ -51,20 +51,23 @@ public enum RESPCommand: String, Sendable, CaseIterable {
     }()
 
     /// The command named by `name` (ASCII case-insensitive), or nil.
-    @inlinable public init?(name: [UInt8]) {
+    @inlinable public init?<Name: RandomAccessCollection>(name: Name) where Name.Element == UInt8 {
         if name.count == 3 {
-            let a = name[0] | 0x20, b = name[1] | 0x20, c = name[2] | 0x20
+            let i = name.startIndex
+            let a = name[i] | 0x20
+            let b = name[name.index(after: i)] | 0x20
+            let c = name[name.index(i, offsetBy: 2)] | 0x20
             if b == UInt8(ascii: "e") && c == UInt8(ascii: "t") {
                 if a == UInt8(ascii: "g") { self = .get; return }
                 if a == UInt8(ascii: "s") { self = .set; return }
             }
         }
-        guard let found = Self.lookup(name) else { return nil }
+        guard name.count <= 16, let found = Self.lookup(name.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }) else {
+            return nil
+        }
         self = found
     }
 
-    @usableFromInline static func lookup(_ name: [UInt8]) -> RESPCommand? {
-        guard name.count <= 16 else { return nil }
-        return byName[name.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }]
-    }
+    /// The command whose lowercased name is `lowercased`.
+    @usableFromInline static func lookup(_ lowercased: [UInt8]) -> RESPCommand? { byName[lowercased] }
 }

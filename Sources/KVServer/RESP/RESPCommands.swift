@@ -32,7 +32,7 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
     /// Runs one command and appends its reply to `out`.
     /// (The connection handler counts commands in `ServerCounters`, once per batch.)
     public func execute(_ args: [[UInt8]], into out: inout [UInt8]) async -> Outcome {
-        switch start(args, into: &out) {
+        switch RESPArguments.with(args, { start($0, into: &out) }) {
         case .done(let outcome): return outcome
         case .waiting(let command): return await finish(command, into: &out)
         }
@@ -42,11 +42,12 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
     /// wait (a malformed command, PING, a GET or SET the service serves in place), else
     /// handed back parsed, untouched, for `finish`. What the connection's loop runs straight
     /// from a readiness event.
-    func start(_ args: [[UInt8]], into out: inout [UInt8]) -> Started {
-        guard let name = args.first else { return .done(.keepOpen) }
-        guard let command = RESPCommand(name: name) else {
-            var message = "ERR unknown command '\(Self.printable(name))', with args beginning with: "
-            for a in args.dropFirst().prefix(8) { message += "'\(Self.printable(a))' " }
+    /// The arguments are views valid during the call: what a waiting command keeps is copied.
+    func start(_ args: RESPArguments, into out: inout [UInt8]) -> Started {
+        guard args.count > 0 else { return .done(.keepOpen) }
+        guard let command = RESPCommand(name: args[0]) else {
+            var message = "ERR unknown command '\(Self.printable(args.array(0)))', with args beginning with: "
+            for i in 1..<min(args.count, 9) { message += "'\(Self.printable(args.array(i)))' " }
             RESPReply.error(message, into: &out)
             return .done(.keepOpen)
         }
@@ -57,7 +58,7 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
         }
         switch command {
         case .get:
-            guard let key = checkedKey(args[1], into: &out) else { break }
+            guard let key = checkedKey(args.array(1), into: &out) else { break }
             guard let now = service.readImmediately(key, consistency: .default) else { return .waiting(.get(key)) }
             replyToGet(now, into: &out)
         case .set:
@@ -69,25 +70,25 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
             if args.count == 1 {
                 out.append(contentsOf: "+PONG\r\n".utf8)
             } else if args.count == 2 {
-                RESPReply.bulk(args[1], into: &out)
+                RESPReply.bulk(args.array(1), into: &out)
             } else {
                 RESPReply.error("ERR wrong number of arguments for 'ping' command", into: &out)
             }
-        case .echo: RESPReply.bulk(args[1], into: &out)
-        case .del, .exists, .mget, .mset, .ttl, .pttl, .info: return .waiting(.other(command, args))
-        case .command: commandInfo(args, into: &out)
+        case .echo: RESPReply.bulk(args.array(1), into: &out)
+        case .del, .exists, .mget, .mset, .ttl, .pttl, .info: return .waiting(.other(command, args.arrays))
+        case .command: commandInfo(args.arrays, into: &out)
         case .quit:
             out.append(contentsOf: RESPReply.ok)
             return .done(.close)
         case .select:
-            if args[1] == [UInt8(ascii: "0")] {
+            if args[1].elementsEqual([UInt8(ascii: "0")]) {
                 out.append(contentsOf: RESPReply.ok)
             } else if parseDecimal(args[1]) != nil {
                 RESPReply.error("ERR DB index is out of range", into: &out)
             } else {
                 RESPReply.error("ERR value is not an integer or out of range", into: &out)
             }
-        case .config: config(args, into: &out)
+        case .config: config(args.arrays, into: &out)
         }
         return .done(.keepOpen)
     }
@@ -178,8 +179,8 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
     }
 
     /// SET's key, value and expiry, checked; nil with an error reply in `out` when malformed.
-    private func setRequest(_ args: [[UInt8]], into out: inout [UInt8]) -> (Key, Value, UInt64?)? {
-        guard let key = checkedKey(args[1], into: &out) else { return nil }
+    private func setRequest(_ args: RESPArguments, into out: inout [UInt8]) -> (Key, Value, UInt64?)? {
+        guard let key = checkedKey(args.array(1), into: &out) else { return nil }
         var expiresAt: UInt64?
         var i = 3
         while i < args.count {
@@ -205,7 +206,7 @@ public struct RESPCommands<Service: KeyValueService>: Sendable {
             if isPXAT { expiresAt = UInt64(n) }
             i += 2
         }
-        let value = Value(args[2])
+        let value = Value(args.array(2))
         do throws(KVError) {
             try service.limits.check(value: value)
         } catch {

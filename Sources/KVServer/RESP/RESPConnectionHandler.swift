@@ -57,7 +57,7 @@ final class RESPSession: TCPInputConsumer, @unchecked Sendable {
     private var state: State
 
     init(
-        start: @escaping ([[UInt8]], inout [UInt8]) -> RESPStarted,
+        start: @escaping (RESPArguments, inout [UInt8]) -> RESPStarted,
         finish: @escaping (RESPWaitingCommand, inout [UInt8]) async -> RESPOutcome,
         parser: RESPParser, counters: ServerCounters, tracker: ConnectionTracker, slot: ConnectionTracker.Slot
     ) {
@@ -79,7 +79,7 @@ final class RESPSession: TCPInputConsumer, @unchecked Sendable {
 
     private struct State {
         /// `RESPCommands.start` and `finish`.
-        let start: ([[UInt8]], inout [UInt8]) -> RESPStarted
+        let start: (RESPArguments, inout [UInt8]) -> RESPStarted
         let finish: (RESPWaitingCommand, inout [UInt8]) async -> RESPOutcome
         let counters: ServerCounters
         let tracker: ConnectionTracker
@@ -107,11 +107,11 @@ final class RESPSession: TCPInputConsumer, @unchecked Sendable {
         mutating func runImmediately(on connection: TCPConnection) -> Bool {
             var executed = 0
             defer { counters.commandsProcessed.wrappingAdd(executed, ordering: .relaxed) }
-            while let event = parser.next() {
+            while let event = parser.nextInPlace({ args in start(args, &out) }) {
                 switch event {
-                case .command(let args):
+                case .command(let started):
                     executed += 1
-                    switch start(args, &out) {
+                    switch started {
                     case .done(.keepOpen): break
                     case .done(.close): closing = true
                     case .waiting(let command): waiting = command

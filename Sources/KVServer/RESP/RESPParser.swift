@@ -9,7 +9,8 @@
 /// against `RESPSettings` before anything is buffered past it. After a protocol
 /// error the parser stays failed (Redis answers the error and closes).
 ///
-/// Cost: each argument is copied once out of the receive buffer.
+/// Cost: `nextInPlace` hands the arguments over where they lie in the receive buffer (no
+/// copy, no allocation); `next` copies each one into an array.
 public struct RESPParser: Sendable {
     /// What `next()` found.
     public enum Event: Sendable, Equatable {
@@ -19,14 +20,27 @@ public struct RESPParser: Sendable {
         case failure(String)
     }
 
+    /// What `nextInPlace` found.
+    public enum InPlaceEvent<Result> {
+        /// A command, and what the caller's closure made of its arguments.
+        case command(Result)
+        /// A protocol error; reply `-ERR Protocol error: <message>` and close.
+        case failure(String)
+    }
+
     /// The limits checked while parsing.
     public let settings: RESPSettings
     private var buffer: [UInt8] = []
     private var start = 0
     private var failure: String?
-    /// A multibulk command whose arguments are still arriving: what is parsed so far,
-    /// so a large command is scanned once, not once per read.
-    private var partial: (count: Int, args: [[UInt8]], offset: Int)?
+    /// Where the arguments of the command being parsed lie: in `buffer`, relative to
+    /// `start` (multibulk), or in `inlineBytes` (inline, whose escapes are decoded).
+    private var ranges: [Range<Int>] = []
+    private var inlineBytes: [UInt8] = []
+    /// A multibulk command whose arguments are still arriving: its argument count and where
+    /// parsing resumes (relative to `start`); `ranges` holds the arguments parsed so far, so
+    /// a large command is scanned once, not once per read.
+    private var partial: (count: Int, offset: Int)?
 
     public init(settings: RESPSettings = RESPSettings()) {
         self.settings = settings
@@ -59,16 +73,37 @@ public struct RESPParser: Sendable {
 
     /// The next complete command, a protocol error, or nil when more bytes are needed.
     public mutating func next() -> Event? {
+        switch nextInPlace({ $0.arrays }) {
+        case .command(let args): return .command(args)
+        case .failure(let message): return .failure(message)
+        case nil: return nil
+        }
+    }
+
+    /// The next complete command, handed to `body` as views into the parser's buffer (valid
+    /// only during the call), with what `body` returned; a protocol error; or nil when more
+    /// bytes are needed.
+    public mutating func nextInPlace<Result>(_ body: (RESPArguments) -> Result) -> InPlaceEvent<Result>? {
         while true {
             if let failure { return .failure(failure) }
             guard start < buffer.count else { return nil }
-            let result = partial != nil || buffer[start] == UInt8(ascii: "*") ? parseMultibulk() : parseInline()
-            switch result {
+            let step = partial != nil || buffer[start] == UInt8(ascii: "*") ? parseMultibulk() : parseInline()
+            switch step {
             case .needMore: return nil
             case .empty(let consumed): start += consumed; continue
-            case .command(let args, let consumed):
+            case .command(let consumed, let inline):
+                let begin = start
                 start += consumed
-                return .command(args)
+                // unsafe: the views live only for the call; `body` cannot reach the parser.
+                let result = ranges.withUnsafeBufferPointer { ranges in
+                    if inline {
+                        return inlineBytes.withUnsafeBytes { body(RESPArguments(bytes: $0, ranges: ranges)) }
+                    }
+                    return buffer.withUnsafeBytes { raw in
+                        body(RESPArguments(bytes: UnsafeRawBufferPointer(rebasing: raw[begin...]), ranges: ranges))
+                    }
+                }
+                return .command(result)
             case .error(let message):
                 failure = message
                 return .failure(message)
@@ -79,7 +114,8 @@ public struct RESPParser: Sendable {
     private enum Step {
         case needMore
         case empty(consumed: Int)
-        case command([[UInt8]], consumed: Int)
+        /// A command of `consumed` bytes whose arguments `ranges` locates (in `inlineBytes` when `inline`).
+        case command(consumed: Int, inline: Bool)
         case error(String)
     }
 
@@ -97,10 +133,9 @@ public struct RESPParser: Sendable {
 
     private mutating func parseMultibulk() -> Step {
         var count: Int
-        var args: [[UInt8]]
         var p: Int
         if let resumed = partial {
-            (count, args, p) = (resumed.count, resumed.args, start + resumed.offset)
+            (count, p) = (resumed.count, start + resumed.offset)
             partial = nil
         } else {
             p = start + 1
@@ -111,19 +146,18 @@ public struct RESPParser: Sendable {
             p = he + (buffer[he] == 13 ? 2 : 1)
             if n <= 0 { return .empty(consumed: p - start) }
             count = Int(n)
-            args = []
-            args.reserveCapacity(min(count, 64))
+            ranges.removeAll(keepingCapacity: true)
         }
-        while args.count < count {
+        while ranges.count < count {
             guard p < buffer.count else {
-                partial = (count, args, p - start)
+                partial = (count, p - start)
                 return .needMore
             }
             guard buffer[p] == UInt8(ascii: "$") else {
                 return .error("expected '$', got '\(Character(Unicode.Scalar(buffer[p])))'")
             }
             guard let lenEnd = lineEnd(from: p + 1, limit: 20) else {
-                partial = (count, args, p - start)
+                partial = (count, p - start)
                 return .needMore
             }
             guard let le = lenEnd, let len = parseDecimal(buffer[(p + 1)..<le]), len >= 0, len <= settings.maxBulkBytes else {
@@ -133,24 +167,29 @@ public struct RESPParser: Sendable {
             let dataEnd = dataStart + Int(len)
             if dataEnd - start > settings.maxCommandBytes { return .error("command larger than \(settings.maxCommandBytes) bytes") }
             guard dataEnd + 2 <= buffer.count else {
-                partial = (count, args, p - start)
+                partial = (count, p - start)
                 return .needMore
             }
             guard buffer[dataEnd] == 13, buffer[dataEnd + 1] == 10 else { return .error("bulk string not followed by CRLF") }
-            args.append(Array(buffer[dataStart..<dataEnd]))
+            ranges.append((dataStart - start)..<(dataEnd - start))
             p = dataEnd + 2
         }
-        return .command(args, consumed: p - start)
+        return .command(consumed: p - start, inline: false)
     }
 
-    private func parseInline() -> Step {
+    private mutating func parseInline() -> Step {
         guard let found = lineEnd(from: start, limit: settings.maxInlineBytes) else { return .needMore }
         guard let end = found else { return .error("too big inline request") }
         let consumed = end - start + (buffer[end] == 13 ? 2 : 1)
-        switch Self.splitInline(buffer[start..<end]) {
-        case .none: return .error("unbalanced quotes in request")
-        case .some(let args): return args.isEmpty ? .empty(consumed: consumed) : .command(args, consumed: consumed)
+        guard let args = Self.splitInline(buffer[start..<end]) else { return .error("unbalanced quotes in request") }
+        if args.isEmpty { return .empty(consumed: consumed) }
+        inlineBytes.removeAll(keepingCapacity: true)
+        ranges.removeAll(keepingCapacity: true)
+        for arg in args {
+            ranges.append(inlineBytes.count..<(inlineBytes.count + arg.count))
+            inlineBytes.append(contentsOf: arg)
         }
+        return .command(consumed: consumed, inline: true)
     }
 
     /// Splits an inline command line into arguments the way Redis does: spaces
@@ -230,5 +269,38 @@ public struct RESPParser: Sendable {
             }
             args.append(current)
         }
+    }
+}
+
+/// One command's arguments (the name first) as views into memory the caller lends for the
+/// duration of one call (`RESPParser.nextInPlace`, `RESPArguments.with`): read them, copy
+/// what must outlive the call (`array(_:)`), never keep the views.
+public struct RESPArguments {
+    @usableFromInline let bytes: UnsafeRawBufferPointer
+    @usableFromInline let ranges: UnsafeBufferPointer<Range<Int>>
+
+    /// The number of arguments, the command name included.
+    @inlinable public var count: Int { ranges.count }
+
+    /// The bytes of argument `i` (0 is the command name).
+    @inlinable public subscript(i: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[ranges[i]])
+    }
+
+    /// A copy of argument `i`.
+    @inlinable public func array(_ i: Int) -> [UInt8] { Array(self[i]) }
+
+    /// Copies of all arguments.
+    public var arrays: [[UInt8]] { (0..<count).map(array) }
+
+    /// Calls `body` with `args` laid out as `RESPArguments`.
+    public static func with<Result>(_ args: [[UInt8]], _ body: (RESPArguments) -> Result) -> Result {
+        var bytes: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        for arg in args {
+            ranges.append(bytes.count..<(bytes.count + arg.count))
+            bytes.append(contentsOf: arg)
+        }
+        return ranges.withUnsafeBufferPointer { r in bytes.withUnsafeBytes { body(RESPArguments(bytes: $0, ranges: r)) } }
     }
 }

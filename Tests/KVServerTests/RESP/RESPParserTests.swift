@@ -100,3 +100,30 @@ private func args(_ strings: String...) -> RESPParser.Event {
         #expect(commands(text, chunk: chunk) == [.command(expected), args("PING")])
     }
 }
+
+/// `nextInPlace` hands out views into the buffer; commands that arrive in pieces while
+/// the buffer compacts (the consumed front is dropped past 4 KiB) still come out whole.
+@Test func inPlaceArgumentsSurviveCompactionAndPartialArrivals() {
+    var text = ""
+    for i in 0..<200 { text += "*3\r\n$3\r\nSET\r\n$\(String(i).count + 1)\r\nk\(i)\r\n$100\r\n\(String(repeating: Character(String(i % 10)), count: 100))\r\n" }
+    let bytes = Array(text.utf8)
+    for chunk in [7, 61, 4099] {
+        var parser = RESPParser()
+        var seen = 0
+        var i = 0
+        while i < bytes.count {
+            let end = min(bytes.count, i + chunk)
+            parser.append(bytes[i..<end])
+            i = end
+            while let event = parser.nextInPlace({ args in (args.count, args.array(1), args[2].allSatisfy { $0 == args[2].first }) }) {
+                guard case .command(let (count, key, uniform)) = event else {
+                    Issue.record("unexpected \(event)")
+                    return
+                }
+                #expect(count == 3 && key == Array("k\(seen)".utf8) && uniform, "chunk \(chunk), command \(seen)")
+                seen += 1
+            }
+        }
+        #expect(seen == 200, "chunk \(chunk)")
+    }
+}
