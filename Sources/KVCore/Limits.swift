@@ -14,15 +14,19 @@ public struct Limits: Sendable, Equatable {
     public static let `default` = Limits()
 
     /// Throws unless `key` is non-empty and within `maxKeyBytes`.
-    public func check(key: Key) throws(KVError) {
-        if key.bytes.isEmpty { throw .emptyKey }
-        if key.bytes.count > maxKeyBytes { throw .keyTooLarge(size: key.bytes.count, limit: maxKeyBytes) }
+    @inlinable public func check(key: Key) throws(KVError) { try check(keyByteCount: key.bytes.count) }
+
+    /// Throws unless a key of `keyByteCount` bytes is non-empty and within `maxKeyBytes`.
+    @inlinable public func check(keyByteCount: Int) throws(KVError) {
+        if keyByteCount == 0 { throw .emptyKey }
+        if keyByteCount > maxKeyBytes { throw .keyTooLarge(size: keyByteCount, limit: maxKeyBytes) }
     }
 
     /// Throws unless `value` is within `maxValueBytes`.
-    public func check(value: Value) throws(KVError) {
-        if value.bytes.count > maxValueBytes {
-            throw .valueTooLarge(size: value.bytes.count, limit: maxValueBytes)
-        }
+    @inlinable public func check(value: Value) throws(KVError) { try check(valueByteCount: value.bytes.count) }
+
+    /// Throws unless a value of `valueByteCount` bytes is within `maxValueBytes`.
+    @inlinable public func check(valueByteCount: Int) throws(KVError) {
+        if valueByteCount > maxValueBytes { throw .valueTooLarge(size: valueByteCount, limit: maxValueBytes) }
     }
 }

@@ -34,6 +34,15 @@ public struct Record: Hashable, Sendable {
         return false
     }
 
+    /// The length of the value in bytes; 0 for a tombstone. (Reads the count in place, where
+    /// `value?.bytes.count` copies the value out first.)
+    @inlinable public var valueByteCount: Int {
+        switch payload {
+        case .value(let v): return v.bytes.count
+        case .tombstone: return 0
+        }
+    }
+
     /// The value, if this is a live value (expiry not considered).
     @inlinable public var value: Value? {
         if case let .value(v) = payload { return v }

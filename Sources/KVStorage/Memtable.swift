@@ -380,17 +380,17 @@ public final class Memtable: @unchecked Sendable {
     }
 
     private func writeBlob(_ record: Record) -> UnsafeMutableRawPointer {
-        let valueBytes = record.value?.bytes ?? []
-        let blob = recordArena.allocate(Self.blobHeader + valueBytes.count)
+        let valueCount = record.valueByteCount
+        let blob = recordArena.allocate(Self.blobHeader + valueCount)
         // unsafe: `blob` is a fresh arena block of header + value length bytes.
         blob.storeBytes(of: record.timestamp.rawValue, toByteOffset: 0, as: UInt64.self)
         blob.storeBytes(of: record.expiresAtMillis ?? 0, toByteOffset: 8, as: UInt64.self)
-        blob.storeBytes(of: UInt32(valueBytes.count), toByteOffset: 16, as: UInt32.self)
+        blob.storeBytes(of: UInt32(valueCount), toByteOffset: 16, as: UInt32.self)
         let flags: UInt8 = (record.isTombstone ? 1 : 0) | (record.expiresAtMillis != nil ? 2 : 0)
         blob.storeBytes(of: flags, toByteOffset: 20, as: UInt8.self)
-        valueBytes.withUnsafeBytes { raw in
-            if let base = raw.baseAddress, raw.count > 0 {
-                (blob + Self.blobHeader).copyMemory(from: base, byteCount: raw.count)
+        if case .value(let value) = record.payload, valueCount > 0 {
+            value.bytes.withUnsafeBytes { raw in
+                (blob + Self.blobHeader).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
             }
         }
         return blob

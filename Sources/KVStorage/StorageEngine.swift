@@ -318,11 +318,15 @@ public actor StorageEngine {
 
     /// Checks every entry against the limits; returns the user bytes of the batch.
     private func validate(_ batch: [Entry]) throws(KVError) -> Int {
+        // By index, reading counts in place: `for entry in batch` copies each entry (a
+        // retain and a release per key and value).
         var bytes = 0
-        for entry in batch {
-            try settings.limits.check(key: entry.key)
-            if let value = entry.record.value { try settings.limits.check(value: value) }
-            bytes += entry.key.bytes.count + (entry.record.value?.bytes.count ?? 0)
+        for i in batch.indices {
+            let keyBytes = batch[i].key.bytes.count
+            let valueBytes = batch[i].record.valueByteCount
+            try settings.limits.check(keyByteCount: keyBytes)
+            try settings.limits.check(valueByteCount: valueBytes)
+            bytes += keyBytes + valueBytes
         }
         return bytes
     }
@@ -330,9 +334,9 @@ public actor StorageEngine {
     /// Queues the batch in the WAL and inserts it into the active memtable (freezing it when full).
     private func insert(_ batch: [Entry], bytes: Int) throws(KVError) -> UInt64 {
         let ticket = try wal.append(batch)
-        for entry in batch {
-            active.put(entry)
-            if rowCache.isEnabled { rowCache.update(entry.key, entry.record) }
+        for i in batch.indices {
+            active.put(key: batch[i].key, token: batch[i].token, record: batch[i].record)
+            if rowCache.isEnabled { rowCache.update(batch[i].key, batch[i].record) }
         }
         userBytesWritten += UInt64(bytes)
         if active.approximateBytes >= settings.memtableBytes && frozen.count < settings.maxFrozenMemtables {

@@ -172,7 +172,7 @@ final class WAL: @unchecked Sendable {
     /// failure of an earlier write or sync, or `.closed`.
     func append(_ entries: [Entry]) throws(KVError) -> UInt64 {
         var estimate = WALSegment.frameHeaderSize + 10
-        for e in entries { estimate += e.key.bytes.count + (e.record.value?.bytes.count ?? 0) + 32 }
+        for i in entries.indices { estimate += entries[i].key.bytes.count + entries[i].record.valueByteCount + 32 }
         if mapsSegments, !appendsBlocked.load(ordering: .acquiring), let current = mapped,
             current.segment == appendSegment, current.available >= estimate
         {

@@ -44,7 +44,7 @@ enum WALSegment {
         writer.write(littleEndian: segment)
         writer.write(littleEndian: sequence)
         writer.write(varint: UInt64(entries.count))
-        for entry in entries { EntryCodec.encode(key: entry.key, record: entry.record, into: &writer) }
+        for i in entries.indices { EntryCodec.encode(key: entries[i].key, record: entries[i].record, into: &writer) }
         let length = writer.count - start - frameHeaderSize
         writer.patch(littleEndian: UInt32(length), at: start + 4)
         let crc = writer.bytes.withUnsafeBytes { raw in
