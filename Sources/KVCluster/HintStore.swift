@@ -207,7 +207,7 @@ public actor HintStore {
     }
 
     static func value(createdAtMillis: UInt64, entry: Entry) -> Value {
-        var w = ByteWriter(capacity: 32 + entry.key.bytes.count + (entry.record.value?.bytes.count ?? 0))
+        var w = ByteWriter(capacity: 32 + entry.key.bytes.count + entry.record.valueByteCount)
         w.write(littleEndian: createdAtMillis)
         EntryCodec.encode(key: entry.key, record: entry.record, into: &w)
         return Value(w.bytes)

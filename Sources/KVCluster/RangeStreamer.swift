@@ -44,7 +44,7 @@ struct RangeStreamer: Sendable {
                     }
                     for entry in page.entries {
                         batch.append(entry)
-                        batchBytes += entry.key.bytes.count + (entry.record.value?.bytes.count ?? 0)
+                        batchBytes += entry.key.bytes.count + entry.record.valueByteCount
                         if batch.count >= settings.streamBatchEntries || batchBytes >= settings.streamBatchBytes {
                             try await send(batch, range: range, to: destination, at: address)
                             await sent(batch.count, batchBytes)

@@ -29,7 +29,7 @@ struct RowCache {
     var isEnabled: Bool { capacityBytes > 0 }
 
     private static func cost(_ key: Key, _ record: Record) -> Int {
-        key.bytes.count + (record.value?.bytes.count ?? 0) + 64
+        key.bytes.count + record.valueByteCount + 64
     }
 
     /// The cached newest record of `key`; counts a hit or a miss.
